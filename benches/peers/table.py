@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""One comparison table from several RESULT.json files (peers and dupsift) and a truth prefix.
+
+    python table.py --truth /tmp/c10.truth0.80 /tmp/peers/c10.*.json [--format md|tsv]
+
+Columns: tool (with mode when not default), threads, signature MB/s, end-to-end MB/s, docs/s,
+peak RSS MB, verified pairs, pair precision/recall, removed-document precision/recall, and
+"x dupsift": e2e MB/s of the row divided by the e2e MB/s of the dupsift result with the same
+thread count (or of the first dupsift result if none matches); empty when no result has
+"tool": "dupsift". Truth columns are left empty when --truth is not given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from score import result_files, score  # noqa: E402
+
+
+def fmt(x, nd=2):
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+", help="RESULT.json files")
+    ap.add_argument("--truth", help="truth.py output prefix")
+    ap.add_argument("--format", choices=("md", "tsv"), default="md")
+    args = ap.parse_args()
+
+    rows = []
+    for path in args.results:
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        r["_path"] = path
+        if args.truth:
+            removed, pairs = result_files(path)
+            try:
+                r["_score"] = score(args.truth, removed, pairs)
+            except OSError as e:
+                print(f"warning: cannot score {path}: {e}", file=sys.stderr)
+        rows.append(r)
+
+    dupsift = [r for r in rows if r.get("tool") == "dupsift"]
+
+    def ratio(r):
+        if not dupsift:
+            return None
+        ref = next((d for d in dupsift if d.get("threads") == r.get("threads")), dupsift[0])
+        base = ref.get("e2e_mb_per_s")
+        return r["e2e_mb_per_s"] / base if base else None
+
+    head = ["tool", "threads", "sig MB/s", "e2e MB/s", "docs/s", "peak RSS MB", "pairs",
+            "pair P", "pair R", "removed P", "removed R", "x dupsift"]
+    table = []
+    for r in sorted(rows, key=lambda r: (r.get("tool") != "dupsift", r.get("tool", ""), r.get("threads", 0))):
+        tool = r.get("tool", "?")
+        mode = r.get("mode")
+        if mode and mode not in ("default", "tokens", "xxh32"):
+            tool += f" ({mode})"
+        sc = r.get("_score", {})
+        pp = sc.get("pairs", {})
+        rp = sc.get("removed", {})
+        table.append([tool, fmt(r.get("threads")), fmt(r.get("signature_mb_per_s"), 1),
+                      fmt(r.get("e2e_mb_per_s"), 1), fmt(r.get("docs_per_s"), 0), fmt(r.get("peak_rss_mb"), 0),
+                      fmt(r.get("verified_pairs")), fmt(pp.get("precision"), 3), fmt(pp.get("recall"), 3),
+                      fmt(rp.get("precision"), 3), fmt(rp.get("recall"), 3), fmt(ratio(r), 2)])
+    if args.format == "tsv":
+        print("\t".join(head))
+        for row in table:
+            print("\t".join(row))
+        return
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
+    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
+    for row in table:
+        print("| " + " | ".join((c.rjust(w) if i else c.ljust(w)) for i, (c, w) in enumerate(zip(row, widths))) + " |")
+
+
+if __name__ == "__main__":
+    main()

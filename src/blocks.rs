@@ -1,0 +1,255 @@
+//! Blocks of one document and their repeats inside it.
+//!
+//! Every block gets an exact key (xxh3 of its normalized text). Blocks with at least
+//! `min_near_words` words also get a shingle set, and a later block is a repeat of an earlier
+//! one when (in this order) its key is equal (`repeat`), its shingle Jaccard reaches
+//! `near_threshold` (`near-repeat`), or at least `containment` of its shingles lie inside a
+//! longer earlier block (`contained`: the truncated third copy of the seed page's notice).
+//! Exact sets rather than MinHash are used here because one document's blocks are few and
+//! small; an inverted index over shingles keeps the comparison linear in practice.
+
+use crate::normalize::normalize_into;
+use crate::segment::{segment, Span, Unit};
+use crate::shingle::{containment, intersection_len, Shingler};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Parameters of block analysis (every one changes what counts as a repeat).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BlockParams {
+    pub unit: Unit,
+    pub shingler: Shingler,
+    /// Jaccard at or above which two long blocks are near-repeats.
+    pub near_threshold: f64,
+    /// Fraction of a block's shingles inside a longer block at or above which it is a
+    /// truncated copy.
+    pub containment: f64,
+    /// Blocks with fewer words match by exact key only: short lines ("Share", "Next") are too
+    /// short for similarity to mean anything.
+    pub min_near_words: usize,
+}
+
+impl Default for BlockParams {
+    fn default() -> Self {
+        BlockParams {
+            unit: Unit::Line,
+            shingler: Shingler::default(),
+            near_threshold: 0.8,
+            containment: 0.8,
+            min_near_words: 8,
+        }
+    }
+}
+
+/// Why a block is a repeat of an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepeatKind {
+    Repeat,
+    NearRepeat,
+    Contained,
+}
+
+impl RepeatKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepeatKind::Repeat => "repeat",
+            RepeatKind::NearRepeat => "near-repeat",
+            RepeatKind::Contained => "contained",
+        }
+    }
+}
+
+/// One block of a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub span: Span,
+    /// xxh3 of the normalized text (of the raw trimmed text when normalization leaves nothing,
+    /// so "***" and "---" stay different).
+    pub key: u64,
+    /// Words of the normalized text.
+    pub words: usize,
+    /// Sorted shingle set; empty for blocks shorter than `min_near_words`.
+    pub shingles: Vec<u64>,
+}
+
+/// A block found to repeat an earlier block of the same document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InDocRepeat {
+    /// Index of the repeating block.
+    pub block: usize,
+    /// Index of the first block of its group (the one that is kept).
+    pub of: usize,
+    pub kind: RepeatKind,
+    /// 1.0 for exact repeats, else the Jaccard or containment that decided.
+    pub score: f64,
+}
+
+/// A document's blocks and in-document repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocBlocks {
+    pub blocks: Vec<Block>,
+    /// Sorted by `block`.
+    pub repeats: Vec<InDocRepeat>,
+}
+
+/// Seed domain for keys of blocks whose normalized text is empty.
+const RAW_KEY_SEED: u64 = 0x5241_575f_4b45_5953;
+
+/// Exact key of one block's text (see [`Block::key`]); `norm` is scratch space.
+pub fn block_key(text: &str, seed: u64, norm: &mut String) -> u64 {
+    normalize_into(text, norm);
+    if norm.is_empty() {
+        xxh3_64_with_seed(text.trim().as_bytes(), seed ^ RAW_KEY_SEED)
+    } else {
+        xxh3_64_with_seed(norm.as_bytes(), seed)
+    }
+}
+
+/// Segments `text`, keys every block and finds in-document repeats.
+pub fn analyze(text: &str, params: &BlockParams) -> DocBlocks {
+    let mut norm = String::new();
+    let (mut words, mut shingles) = (Vec::new(), Vec::new());
+    let blocks: Vec<Block> = segment(text, params.unit)
+        .into_iter()
+        .map(|span| {
+            let key = block_key(span.text(text), params.shingler.seed, &mut norm);
+            let word_count = norm.split(' ').filter(|w| !w.is_empty()).count();
+            let set = if word_count >= params.min_near_words.max(1) {
+                shingles.clear();
+                params.shingler.normalized(&norm, &mut words, &mut shingles);
+                crate::shingle::into_set(std::mem::take(&mut shingles))
+            } else {
+                Vec::new()
+            };
+            Block {
+                span,
+                key,
+                words: word_count,
+                shingles: set,
+            }
+        })
+        .collect();
+    let repeats = find_repeats(&blocks, params);
+    DocBlocks { blocks, repeats }
+}
+
+/// Most earlier blocks one shingle is looked up in; bounds the work on pathological pages.
+const MAX_POSTINGS: usize = 16;
+
+fn find_repeats(blocks: &[Block], params: &BlockParams) -> Vec<InDocRepeat> {
+    let mut first_by_key: HashMap<u64, usize> = HashMap::new();
+    let mut postings: HashMap<u64, Vec<usize>> = HashMap::new();
+    // The group a block belongs to: itself when it is first, else the group of what it repeats.
+    let mut group_of: Vec<usize> = Vec::with_capacity(blocks.len());
+    let mut repeats = Vec::new();
+    let mut overlap: HashMap<usize, usize> = HashMap::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let mut found: Option<(usize, RepeatKind, f64)> = None;
+        if let Some(&i) = first_by_key.get(&block.key) {
+            found = Some((i, RepeatKind::Repeat, 1.0));
+        } else if !block.shingles.is_empty() {
+            overlap.clear();
+            for s in &block.shingles {
+                if let Some(list) = postings.get(s) {
+                    for &i in list {
+                        *overlap.entry(i).or_default() += 1;
+                    }
+                }
+            }
+            // Best earlier block: highest Jaccard, then highest containment; ties to the earliest.
+            let mut candidates: Vec<(usize, usize)> =
+                overlap.iter().map(|(&i, &n)| (i, n)).collect();
+            candidates.sort_unstable();
+            let mut best: Option<(usize, RepeatKind, f64)> = None;
+            for (i, _) in candidates {
+                let earlier = &blocks[i];
+                let inter = intersection_len(&block.shingles, &earlier.shingles);
+                let union = block.shingles.len() + earlier.shingles.len() - inter;
+                let jac = inter as f64 / union as f64;
+                let cand = if jac >= params.near_threshold {
+                    Some((i, RepeatKind::NearRepeat, jac))
+                } else {
+                    let c = containment(&block.shingles, &earlier.shingles);
+                    (c >= params.containment && earlier.shingles.len() > block.shingles.len())
+                        .then_some((i, RepeatKind::Contained, c))
+                };
+                if let Some(c) = cand {
+                    let better = match best {
+                        None => true,
+                        Some(b) => (c.1, -c.2) < (b.1, -b.2),
+                    };
+                    if better {
+                        best = Some(c);
+                    }
+                }
+            }
+            found = best;
+        }
+        match found {
+            Some((i, kind, score)) => {
+                let of = group_of[i];
+                group_of.push(of);
+                repeats.push(InDocRepeat {
+                    block: j,
+                    of,
+                    kind,
+                    score,
+                });
+            }
+            None => {
+                group_of.push(j);
+                first_by_key.insert(block.key, j);
+                for &s in &block.shingles {
+                    let list = postings.entry(s).or_default();
+                    if list.len() < MAX_POSTINGS {
+                        list.push(j);
+                    }
+                }
+            }
+        }
+    }
+    repeats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTICE: &str = "Welcome to our comment community. This is a space where subscribers can engage with each other and staff. Non-subscribers can read comments.";
+
+    #[test]
+    fn exact_near_and_truncated_repeats() {
+        let text = format!(
+            "Title\n{NOTICE}\nAdvertisement\nbody one is here\nAdvertisement\n{}\n{}\n",
+            NOTICE.replace("comments.", "posts."),
+            &NOTICE[..NOTICE.find(" Non-").unwrap()]
+        );
+        let doc = analyze(&text, &BlockParams::default());
+        let kinds: Vec<(usize, usize, RepeatKind)> = doc
+            .repeats
+            .iter()
+            .map(|r| (r.block, r.of, r.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (4, 2, RepeatKind::Repeat),
+                (5, 1, RepeatKind::NearRepeat),
+                (6, 1, RepeatKind::Contained)
+            ]
+        );
+    }
+
+    #[test]
+    fn short_lines_only_match_exactly_and_punctuation_lines_keep_identity() {
+        let doc = analyze(
+            "Share this\nshare THIS!\n***\n---\n***",
+            &BlockParams::default(),
+        );
+        let kinds: Vec<(usize, usize)> = doc.repeats.iter().map(|r| (r.block, r.of)).collect();
+        assert_eq!(kinds, [(1, 0), (4, 2)]);
+    }
+}

@@ -1,0 +1,177 @@
+//! JSONL records: find the text and id fields by name without building a tree of the whole
+//! record, and write a record back with only its text replaced.
+
+use super::FieldNames;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// The two fields dupsift needs from a record.
+#[derive(Debug)]
+pub struct JsonFields {
+    pub text: String,
+    pub id: Option<String>,
+}
+
+impl JsonFields {
+    /// Parses one JSON line; the error is a reason for a message that names file and line.
+    pub fn parse(line: &str, fields: &FieldNames) -> Result<JsonFields, String> {
+        let mut de = serde_json::Deserializer::from_str(line);
+        let found = FieldSeed(fields)
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|_| v))
+            .map_err(|e| format!("malformed JSON: {e}"))?;
+        let text = match found.text {
+            None => return Err(format!("record has no \"{}\" field", fields.text)),
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => {
+                return Err(format!(
+                    "field \"{}\" is {}, not a string",
+                    fields.text,
+                    kind(&other)
+                ))
+            }
+        };
+        let id = match found.id {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            Some(other) => {
+                return Err(format!(
+                    "field \"{}\" is {}, not a string or number",
+                    fields.id,
+                    kind(&other)
+                ))
+            }
+        };
+        Ok(JsonFields { text, id })
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+struct Found {
+    text: Option<serde_json::Value>,
+    id: Option<serde_json::Value>,
+}
+
+struct FieldSeed<'a>(&'a FieldNames);
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Found;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let mut found = Found {
+            text: None,
+            id: None,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.0.text {
+                found.text = Some(map.next_value()?);
+            } else if key == self.0.id {
+                found.id = Some(map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `record` with the value of `text_field` replaced by `text`; every other field keeps its
+/// original bytes and order.
+pub fn replace_text_field(record: &str, text_field: &str, text: &str) -> Result<String, String> {
+    let pairs: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
+        let map: RawPairs = serde_json::from_str(record).map_err(|e| e.to_string())?;
+        map.0
+    };
+    let mut out = String::with_capacity(record.len());
+    out.push('{');
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key.as_ref()).expect("string serializes"));
+        out.push(':');
+        if key == text_field {
+            out.push_str(&serde_json::to_string(text).expect("string serializes"));
+        } else {
+            out.push_str(value.get());
+        }
+    }
+    out.push('}');
+    Ok(out)
+}
+
+struct RawPairs<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawPairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawPairs<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPairs<'a>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    v.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawPairs(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_by_name() {
+        let f = FieldNames::default();
+        let r = JsonFields::parse(r#"{"meta":{"a":[1,2]},"id":7,"text":"hi \"x\""}"#, &f).unwrap();
+        assert_eq!(r.text, "hi \"x\"");
+        assert_eq!(r.id.as_deref(), Some("7"));
+        assert!(JsonFields::parse(r#"{"id":1}"#, &f)
+            .unwrap_err()
+            .contains("no \"text\""));
+        assert!(JsonFields::parse(r#"{"text":5}"#, &f)
+            .unwrap_err()
+            .contains("a number"));
+        assert!(JsonFields::parse(r#"{"text":"a"} x"#, &f)
+            .unwrap_err()
+            .contains("malformed"));
+        assert!(JsonFields::parse(r#"[1]"#, &f).is_err());
+    }
+
+    #[test]
+    fn replacing_text_keeps_other_fields_verbatim() {
+        let rec = r#"{"id":"a","n":1.50,"text":"old","m":{"k":[true,null]}}"#;
+        let out = replace_text_field(rec, "text", "new\n\"q\"").unwrap();
+        assert_eq!(
+            out,
+            r#"{"id":"a","n":1.50,"text":"new\n\"q\"","m":{"k":[true,null]}}"#
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Corpus input: documents streamed from text files, directories, JSONL (plain, gzip, zstd)
+//! and standard input, never the whole corpus in memory.
+//!
+//! Reading is split in two so the expensive half runs in parallel: [`CorpusReader`] yields
+//! [`RawRecord`]s (bytes of one JSONL line or one text file, in input order, on one thread) and
+//! [`RawRecord::parse`] turns one into a [`Document`] (UTF-8 and JSON checks, field lookup) on
+//! any thread.
+
+mod jsonl;
+mod source;
+
+pub use jsonl::{replace_text_field, JsonFields};
+pub use source::{CorpusReader, Format, Source};
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Which JSON fields hold the text and the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldNames {
+    /// Field with the document text (default `text`).
+    pub text: String,
+    /// Field with the document id (default `id`); a record without it gets `file:line`.
+    pub id: String,
+}
+
+impl Default for FieldNames {
+    fn default() -> Self {
+        FieldNames {
+            text: "text".into(),
+            id: "id".into(),
+        }
+    }
+}
+
+/// Where a record came from: the file (as named on the command line or found in a directory)
+/// and the 1-based line for JSONL (0 for a whole text file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: Arc<PathBuf>,
+    pub line: u64,
+}
+
+impl Origin {
+    /// `file:line` (or `file` for a text file), as used in messages and default ids.
+    pub fn label(&self) -> String {
+        if self.line == 0 {
+            self.path.display().to_string()
+        } else {
+            format!("{}:{}", self.path.display(), self.line)
+        }
+    }
+}
+
+/// The bytes of one record, not yet checked.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub origin: Origin,
+    /// For a text file, its id (the path relative to the input it was found under).
+    pub text_file_id: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// One document: id, text and, for JSONL input, the original line so every other field can be
+/// written back untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub id: String,
+    pub text: String,
+    pub origin: Origin,
+    /// The JSON record as read (JSONL input only).
+    pub record: Option<String>,
+}
+
+impl RawRecord {
+    /// Checks and decodes the record.
+    pub fn parse(self, fields: &FieldNames) -> Result<Document> {
+        let RawRecord {
+            origin,
+            text_file_id,
+            bytes,
+        } = self;
+        match text_file_id {
+            Some(id) => {
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    Error::bad_input(
+                        origin.path.as_path(),
+                        0,
+                        format!(
+                            "invalid UTF-8 at byte {} (text files must be UTF-8)",
+                            e.utf8_error().valid_up_to()
+                        ),
+                    )
+                })?;
+                Ok(Document {
+                    id,
+                    text,
+                    origin,
+                    record: None,
+                })
+            }
+            None => {
+                let bad =
+                    |reason: String| Error::bad_input(origin.path.as_path(), origin.line, reason);
+                let line = String::from_utf8(bytes).map_err(|e| {
+                    bad(format!(
+                        "invalid UTF-8 at byte {} of the line",
+                        e.utf8_error().valid_up_to()
+                    ))
+                })?;
+                let parsed = JsonFields::parse(&line, fields).map_err(bad)?;
+                let id = parsed.id.unwrap_or_else(|| origin.label());
+                Ok(Document {
+                    id,
+                    text: parsed.text,
+                    origin,
+                    record: Some(line),
+                })
+            }
+        }
+    }
+}
+
+/// Expands inputs and streams their records; `-` is JSONL on standard input.
+pub fn open(inputs: &[PathBuf]) -> Result<CorpusReader> {
+    CorpusReader::new(source::expand(inputs)?)
+}
+
+/// True when `path` names standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}

@@ -1,0 +1,25 @@
+//! dupsift: find and remove near-duplicate text and boilerplate in document corpora.
+//!
+//! The library does all the work; the `dupsift` binary only translates flags into these
+//! types. Data flow (see ARCHITECTURE in the README):
+//! inputs ([`corpus`]) -> blocks ([`segment`]) -> keys ([`normalize`]) and shingles
+//! ([`shingle`]) -> [`minhash`] -> within-document repeats ([`blocks`]) and corpus reports
+//! ([`scan`]) -> banding ([`lsh`]) and clusters ([`cluster`]).
+
+pub mod blocks;
+pub mod cluster;
+pub mod corpus;
+pub mod error;
+pub mod lsh;
+pub mod minhash;
+pub mod normalize;
+pub mod output;
+pub mod pipeline;
+pub mod scan;
+pub mod segment;
+pub mod shingle;
+
+pub use error::{Error, Result};
+
+/// Seed every hash is derived from unless the user picks another (stored with every DB).
+pub const DEFAULT_SEED: u64 = 0x6475_7073_6966_7431; // "dupsift1"

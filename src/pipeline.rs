@@ -1,0 +1,127 @@
+//! The streaming skeleton every command runs on: one thread reads raw records in input order,
+//! the rayon pool parses and processes a batch at a time, and the caller consumes each batch's
+//! results in input order, so output is identical whatever the thread count.
+
+use crate::corpus::{self, Document, FieldNames};
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+
+use rayon::prelude::*;
+
+/// How inputs are read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub fields: FieldNames,
+    /// Skip records that cannot be parsed (counted and listed in [`ReadStats::skipped`])
+    /// instead of stopping at the first.
+    pub skip_bad: bool,
+    /// Bytes of raw records handed to the pool at once.
+    pub batch_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            fields: FieldNames::default(),
+            skip_bad: false,
+            batch_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A record that was skipped, with where it was and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub location: String,
+    pub reason: String,
+}
+
+/// What a streaming pass read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Records read (parsed or skipped).
+    pub read: u64,
+    /// Input bytes of all records read.
+    pub bytes: u64,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Streams `inputs`, applies `work` to every document in parallel and hands each batch's
+/// results, in input order, to `sink`. Stops at the first error unless `skip_bad` is set and
+/// the error is about one record.
+pub fn run<T, W, S>(
+    inputs: &[PathBuf],
+    opts: &ReadOptions,
+    work: W,
+    mut sink: S,
+) -> Result<ReadStats>
+where
+    T: Send,
+    W: Fn(Document) -> T + Sync,
+    S: FnMut(Vec<T>) -> Result<()>,
+{
+    let reader = corpus::open(inputs)?;
+    let batch_bytes = opts.batch_bytes.max(1);
+    let (tx, rx) = sync_channel::<Vec<Result<corpus::RawRecord>>>(2);
+    let mut stats = ReadStats::default();
+    std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(move || {
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for item in reader {
+                size += item.as_ref().map_or(0, |r| r.bytes.len());
+                batch.push(item);
+                if size >= batch_bytes {
+                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                        return;
+                    }
+                    size = 0;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        });
+        // Dropping `rx` on an early return ends the reader thread at its next send.
+        for batch in rx {
+            let results: Vec<(usize, Result<T>)> = batch
+                .into_par_iter()
+                .map(|item| {
+                    let len = item.as_ref().map_or(0, |r| r.bytes.len());
+                    (len, item.and_then(|raw| raw.parse(&opts.fields).map(&work)))
+                })
+                .collect();
+            let mut out = Vec::with_capacity(results.len());
+            for (len, r) in results {
+                stats.read += 1;
+                stats.bytes += len as u64;
+                match r {
+                    Ok(v) => out.push(v),
+                    Err(e) if opts.skip_bad && e.is_skippable() => stats.skipped.push(skipped(&e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            sink(out)?;
+        }
+        Ok(())
+    })?;
+    Ok(stats)
+}
+
+fn skipped(e: &Error) -> Skipped {
+    match e {
+        Error::BadInput { path, line, reason } => Skipped {
+            location: if *line == 0 {
+                path.display().to_string()
+            } else {
+                format!("{}:{}", path.display(), line)
+            },
+            reason: reason.clone(),
+        },
+        other => Skipped {
+            location: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,127 @@
+//! Segmentation of a document into blocks: byte spans into the original text.
+//!
+//! Spans (not copies) let `clean` cut exactly the removed bytes and let reports point at them.
+//! A block is trimmed of surrounding white space and never empty; everything outside the blocks
+//! is white space, so no content is ever dropped by segmentation itself.
+
+use serde::{Deserialize, Serialize};
+
+/// What one block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Unit {
+    /// Every non-empty line (the unit web boilerplate repeats in, as in CCNet and dolma).
+    #[default]
+    Line,
+    /// Runs of lines separated by blank lines.
+    Paragraph,
+}
+
+impl Unit {
+    /// Stable number stored in signature databases.
+    pub fn code(self) -> u8 {
+        match self {
+            Unit::Line => 0,
+            Unit::Paragraph => 1,
+        }
+    }
+}
+
+/// A block: the half-open byte range `start..end` of the original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    /// The block's text.
+    pub fn text<'a>(&self, doc: &'a str) -> &'a str {
+        &doc[self.start..self.end]
+    }
+}
+
+/// Splits `text` into blocks of the given unit, in order.
+pub fn segment(text: &str, unit: Unit) -> Vec<Span> {
+    let mut spans = Vec::new();
+    match unit {
+        Unit::Line => {
+            for (start, end) in lines(text) {
+                push_trimmed(text, start, end, &mut spans);
+            }
+        }
+        Unit::Paragraph => {
+            let mut para: Option<(usize, usize)> = None;
+            for (start, end) in lines(text) {
+                if text[start..end].trim().is_empty() {
+                    if let Some((s, e)) = para.take() {
+                        push_trimmed(text, s, e, &mut spans);
+                    }
+                } else {
+                    para = Some(match para {
+                        Some((s, _)) => (s, end),
+                        None => (start, end),
+                    });
+                }
+            }
+            if let Some((s, e)) = para {
+                push_trimmed(text, s, e, &mut spans);
+            }
+        }
+    }
+    spans
+}
+
+/// Line ranges without their terminator.
+fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= text.len() {
+            return None;
+        }
+        let start = pos;
+        let end = match text[start..].find('\n') {
+            Some(i) => start + i,
+            None => text.len(),
+        };
+        pos = end + 1;
+        Some((start, end))
+    })
+}
+
+fn push_trimmed(text: &str, start: usize, end: usize, spans: &mut Vec<Span>) {
+    let slice = &text[start..end];
+    let trimmed_start = slice.len() - slice.trim_start().len();
+    let trimmed = slice.trim();
+    if !trimmed.is_empty() {
+        let s = start + trimmed_start;
+        spans.push(Span {
+            start: s,
+            end: s + trimmed.len(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_trimmed_and_blank_lines_skipped() {
+        let text = "a b\r\n\n  c  \n\n\nlast";
+        let blocks: Vec<&str> = segment(text, Unit::Line)
+            .iter()
+            .map(|s| s.text(text))
+            .collect();
+        assert_eq!(blocks, ["a b", "c", "last"]);
+    }
+
+    #[test]
+    fn paragraphs_join_adjacent_lines() {
+        let text = "one\ntwo\n \nthree\n";
+        let blocks: Vec<&str> = segment(text, Unit::Paragraph)
+            .iter()
+            .map(|s| s.text(text))
+            .collect();
+        assert_eq!(blocks, ["one\ntwo", "three"]);
+    }
+}
