@@ -18,11 +18,11 @@ bash "$HERE/setup.sh" >/dev/null
 COMMON=(--threshold "$T" --num-perm 128 --bands 16 --rows 8)
 for th in "${THREADS[@]}"; do
     for tool in rensa gaoya; do
-        "$PY" "$HERE/peer.py" "$tool" "$PREFIX.jsonl" "${COMMON[@]}" --threads "$th" --out "$OUT/$NAME.$tool.t$th.json"
+        PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" "$tool" "$PREFIX.jsonl" "${COMMON[@]}" --threads "$th" --out "$OUT/$NAME.$tool.t$th.json"
     done
-    "$PY" "$HERE/peer.py" gaoya "$PREFIX.jsonl" "${COMMON[@]}" --threads "$th" --gaoya-mode native --out "$OUT/$NAME.gaoya-native.t$th.json"
+    PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" gaoya "$PREFIX.jsonl" "${COMMON[@]}" --threads "$th" --gaoya-mode native --out "$OUT/$NAME.gaoya-native.t$th.json"
 done
 # datasketch has no threads: one run per hash function
-"$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --out "$OUT/$NAME.datasketch.t1.json"
-"$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --datasketch-hash sha1 --out "$OUT/$NAME.datasketch-sha1.t1.json"
+PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --out "$OUT/$NAME.datasketch.t1.json"
+PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --datasketch-hash sha1 --out "$OUT/$NAME.datasketch-sha1.t1.json"
 "$PY" "$HERE/table.py" --truth "$PREFIX.truth$(printf %.2f "$T")" "$OUT/$NAME".*.json
