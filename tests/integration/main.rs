@@ -4,6 +4,7 @@
 
 mod determinism;
 mod encodings;
+mod fuzz_corpus;
 mod input_errors;
 mod scan;
 mod util;
