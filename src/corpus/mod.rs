@@ -10,7 +10,7 @@ mod jsonl;
 mod source;
 
 pub use jsonl::{replace_text_field, JsonFields};
-pub use source::{CorpusReader, Format, Source};
+pub use source::{decode, CorpusReader, Format, Source};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -84,13 +84,13 @@ impl RawRecord {
         match text_file_id {
             Some(id) => {
                 let text = String::from_utf8(bytes).map_err(|e| {
+                    // Name the line too, so the bad byte can be found with an editor.
+                    let at = e.utf8_error().valid_up_to();
+                    let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
                     Error::bad_input(
                         origin.path.as_path(),
-                        0,
-                        format!(
-                            "invalid UTF-8 at byte {} (text files must be UTF-8)",
-                            e.utf8_error().valid_up_to()
-                        ),
+                        line as u64,
+                        format!("invalid UTF-8 at byte {at} (text files must be UTF-8)"),
                     )
                 })?;
                 Ok(Document {

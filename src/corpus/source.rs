@@ -28,6 +28,11 @@ pub struct Source {
     /// path as given.
     pub id: String,
     pub format: Format,
+    /// Why this file, found while walking a directory, cannot be read (broken link, FIFO,
+    /// socket, link back to an ancestor directory). Reading it yields a bad-input error for this
+    /// one file, so `--skip-bad` can go on and a FIFO is never opened (that would block forever
+    /// waiting for a writer).
+    pub unreadable: Option<String>,
 }
 
 /// Format from the file name: `.jsonl`, `.ndjson` or `.json`, optionally followed by `.gz`,
@@ -59,25 +64,38 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Source>> {
                 path: input.clone(),
                 id: "-".into(),
                 format: Format::Jsonl,
+                unreadable: None,
             });
             continue;
         }
         let meta =
             std::fs::metadata(input).map_err(|e| Error::io(input, "cannot read input", e))?;
         if meta.is_dir() {
-            walk(input, input, &mut out)?;
+            let mut ancestors = Vec::new();
+            walk(input, input, &mut ancestors, &mut out)?;
         } else {
+            // A FIFO named on the command line is read: that is how `<(zcat x.gz)` works.
             out.push(Source {
                 path: input.clone(),
                 id: input.to_string_lossy().into_owned(),
                 format: format_of(input),
+                unreadable: None,
             });
         }
     }
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<Source>) -> Result<()> {
+/// `ancestors` holds the canonical paths of the directories being walked, so a symbolic link
+/// back to one of them is reported instead of being followed until the path is too long.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    ancestors: &mut Vec<PathBuf>,
+    out: &mut Vec<Source>,
+) -> Result<()> {
+    let canonical = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, "cannot read", e))?;
+    ancestors.push(canonical);
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, "cannot list directory", e))?
         .map(|e| e.map(|e| e.path()))
@@ -91,23 +109,41 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Source>) -> Result<()> {
         if hidden {
             continue;
         }
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, "cannot read", e))?;
-        if meta.is_dir() {
-            walk(root, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let id = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push(Source {
-                format: format_of(&path),
-                path,
-                id,
-            });
-        }
+        // One unreadable entry is that file's problem, not the whole walk's: it is listed with
+        // the reason and fails when read.
+        let unreadable = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                let target = std::fs::canonicalize(&path);
+                match target {
+                    Ok(t) if ancestors.contains(&t) => Some(format!(
+                        "directory link loops back to {}; not followed",
+                        t.display()
+                    )),
+                    Ok(_) => {
+                        walk(root, &path, ancestors, out)?;
+                        continue;
+                    }
+                    Err(e) => Some(format!("cannot read directory: {e}")),
+                }
+            }
+            Ok(meta) if meta.is_file() => None,
+            Ok(_) => Some("not a regular file (FIFO, socket or device); not read".to_string()),
+            Err(e) => Some(format!("cannot read (broken link?): {e}")),
+        };
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push(Source {
+            format: format_of(&path),
+            path,
+            id,
+            unreadable,
+        });
     }
+    ancestors.pop();
     Ok(())
 }
 
@@ -118,6 +154,12 @@ pub fn open_decoded(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     } else {
         Box::new(File::open(path).map_err(|e| Error::io(path, "cannot open", e))?)
     };
+    decode(path, raw)
+}
+
+/// Wraps `raw` (the bytes of `path`) in a gzip or zstd decoder when its first bytes say so.
+/// `path` only names the data in messages and in the compressed-by-name check.
+pub fn decode(path: &Path, raw: Box<dyn Read + Send>) -> Result<Box<dyn BufRead + Send>> {
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let head = reader
         .fill_buf()
@@ -165,6 +207,20 @@ impl CorpusReader {
         Ok(CorpusReader {
             sources: sources.into_iter(),
             current: None,
+        })
+    }
+
+    /// A reader over JSONL bytes from any source (decompressed like a file), named `path` in
+    /// records and messages. Tests and fuzz targets use it to feed bytes without a file.
+    pub fn jsonl_from(path: PathBuf, raw: Box<dyn Read + Send>) -> Result<Self> {
+        let reader = decode(&path, raw)?;
+        Ok(CorpusReader {
+            sources: Vec::new().into_iter(),
+            current: Some(OpenJsonl {
+                path: Arc::new(path),
+                reader,
+                line: 0,
+            }),
         })
     }
 
@@ -232,8 +288,24 @@ impl Iterator for CorpusReader {
                 }
             }
             let source = self.sources.next()?;
+            if let Some(reason) = source.unreadable {
+                return Some(Err(Error::bad_input(source.path, 0, reason)));
+            }
+            // The inputs were checked to exist when they were expanded; a file that then cannot
+            // be opened (permissions, removed meanwhile) is bad input for that file alone.
             let reader = match open_decoded(&source.path) {
                 Ok(r) => r,
+                Err(Error::Io {
+                    path,
+                    action,
+                    source,
+                }) => {
+                    return Some(Err(Error::bad_input(
+                        path,
+                        0,
+                        format!("{action}: {source}"),
+                    )))
+                }
                 Err(e) => return Some(Err(e)),
             };
             match source.format {

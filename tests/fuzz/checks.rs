@@ -1,0 +1,114 @@
+//! The checks the fuzz targets run, shared with the tests that replay the committed fuzz
+//! corpus (`tests/integration/fuzz_corpus.rs`) and with the property tests, so a crash found by
+//! fuzzing stays covered by `cargo test` without a nightly toolchain.
+//!
+//! Each check must hold for *any* input bytes: no panic, and the documented invariants.
+
+#![allow(dead_code)] // each includer uses a subset
+
+use dupsift::blocks::{analyze, BlockParams};
+use dupsift::corpus::{replace_text_field, CorpusReader, FieldNames, JsonFields};
+use dupsift::normalize::normalize;
+use dupsift::segment::{segment, Span, Unit};
+use std::path::PathBuf;
+
+/// Name the fuzzed bytes are read under; every error message must start with it.
+pub const FUZZ_PATH: &str = "fuzz-input.jsonl";
+
+/// Reads `data` as a JSONL file (gzip/zstd detected by magic bytes) and parses every record.
+/// Errors must name the input; a record that parses must survive having its text replaced.
+pub fn jsonl_reader(data: &[u8]) {
+    let fields = FieldNames::default();
+    let raw = Box::new(std::io::Cursor::new(data.to_vec()));
+    let reader = match CorpusReader::jsonl_from(PathBuf::from(FUZZ_PATH), raw) {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(e.to_string().starts_with(FUZZ_PATH), "{e}");
+            return;
+        }
+    };
+    // Bounded: a decompression bomb must not make one fuzz case run for minutes.
+    for item in reader.take(4096) {
+        match item.and_then(|raw| raw.parse(&fields)) {
+            Ok(doc) => {
+                let record = doc
+                    .record
+                    .as_deref()
+                    .expect("JSONL documents keep their record");
+                let rewritten = replace_text_field(record, &fields.text, &doc.text)
+                    .expect("a record that parsed can be rewritten");
+                let again = JsonFields::parse(&rewritten, &fields)
+                    .expect("a rewritten record parses again");
+                assert_eq!(again.text, doc.text);
+            }
+            Err(e) => assert!(e.to_string().starts_with(FUZZ_PATH), "{e}"),
+        }
+    }
+}
+
+/// Segments, normalizes and analyses `data` when it is UTF-8 (the reader rejects the rest).
+pub fn segment_normalize(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for unit in [Unit::Line, Unit::Paragraph] {
+        check_spans(text, &segment(text, unit), unit);
+    }
+    let once = normalize(text);
+    assert_eq!(
+        normalize(&once),
+        once,
+        "normalize is not idempotent on {text:?}"
+    );
+    let doc = analyze(text, &BlockParams::default());
+    for r in &doc.repeats {
+        assert!(r.of < r.block && r.block < doc.blocks.len(), "{r:?}");
+    }
+}
+
+/// The segmentation contract: spans in order, non-empty, trimmed, on character boundaries;
+/// only white space outside them, so text = gap + span + gap + span + ... exactly; line spans
+/// hold no newline and paragraph spans no blank line.
+pub fn check_spans(text: &str, spans: &[Span], unit: Unit) {
+    let mut rebuilt = String::with_capacity(text.len());
+    let mut pos = 0;
+    for s in spans {
+        assert!(
+            pos <= s.start && s.start < s.end && s.end <= text.len(),
+            "{s:?} after {pos}"
+        );
+        assert!(
+            text.is_char_boundary(s.start) && text.is_char_boundary(s.end),
+            "{s:?}"
+        );
+        let gap = &text[pos..s.start];
+        assert!(
+            gap.chars().all(char::is_whitespace),
+            "non-space {gap:?} outside spans"
+        );
+        let block = s.text(text);
+        assert_eq!(block.trim(), block, "span {s:?} is not trimmed");
+        match unit {
+            Unit::Line => assert!(!block.contains('\n'), "line span {block:?}"),
+            Unit::Paragraph => assert!(
+                block.split('\n').all(|l| !l.trim().is_empty()),
+                "paragraph span {block:?} holds a blank line"
+            ),
+        }
+        // Consecutive blocks are separated by at least one line break.
+        assert!(
+            s == &spans[0] || gap.contains('\n'),
+            "blocks before and at {s:?} are not on separate lines"
+        );
+        rebuilt.push_str(gap);
+        rebuilt.push_str(block);
+        pos = s.end;
+    }
+    let tail = &text[pos..];
+    assert!(
+        tail.chars().all(char::is_whitespace),
+        "non-space {tail:?} after the last span"
+    );
+    rebuilt.push_str(tail);
+    assert_eq!(rebuilt, text);
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary (as in ripgrep): one `mod` per area, helpers in `util`.
+//! Every test runs the real `dupsift` binary on fixtures from this repository or on files it
+//! writes into a temporary directory. Add a module per new area here.
+
+mod determinism;
+mod encodings;
+mod fuzz_corpus;
+mod input_errors;
+mod scan;
+mod util;
