@@ -117,6 +117,12 @@ pub fn run(args: Args) -> Result<()> {
             lsh.bands, lsh.rows, l.verified, l.edges
         );
     }
+    let [sign, link, write] = s.seconds;
+    eprintln!(
+        "dupsift dedup: {:.1} MB in {:.2} s (sign {sign:.2} s, link {link:.2} s, write {write:.2} s)",
+        s.read.bytes as f64 / 1e6,
+        sign + link + write
+    );
     if let Some((global, grouped)) = params.sign.template.as_ref().map(|_| s.template_tokens) {
         eprintln!(
             "dupsift dedup: template words removed: {global} corpus-wide, {grouped} per group"

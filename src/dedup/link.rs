@@ -175,6 +175,8 @@ pub fn similarity(verify: Verify, a: &Loaded, b: &Loaded) -> f64 {
 }
 
 /// True when the pair passes: Jaccard at the threshold, or the smaller inside the larger.
+/// Estimated containment uses the stored shingle counts as set sizes (n-grams with repeats
+/// unless sets are stored), which can only understate containment.
 fn passes(p: &LinkParams, a: &Loaded, b: &Loaded) -> bool {
     if similarity(p.verify, a, b) >= p.threshold {
         return true;

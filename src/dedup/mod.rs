@@ -84,6 +84,8 @@ pub struct DedupSummary {
     pub template_tokens: (usize, usize),
     pub kept_written: u64,
     pub cluster_lines: u64,
+    /// Wall-clock seconds of the sign, link and write stages (for the stderr summary).
+    pub seconds: [f64; 3],
 }
 
 /// Runs the three stages and commits the outputs atomically.
@@ -114,10 +116,13 @@ pub fn dedup(
         .map_err(|e| Error::io(&tmp_parent, "cannot create temporary directory", e))?;
     let inputs = spool_stdin(inputs, tmp.path())?;
 
+    let clock = std::time::Instant::now();
     let sig_path = tmp.path().join("signatures.sig");
     let signed = sign::sign_corpus(&inputs, opts, &params.sign, &sig_path)?;
     let sig = sigfile::SigReader::open(&sig_path)?;
+    let signed_at = clock.elapsed().as_secs_f64();
     let clustering = link::link(&sig, &params.link, tmp.path())?;
+    let linked_at = clock.elapsed().as_secs_f64();
 
     let mut kept_file = AtomicFile::create(&outputs.kept)?;
     let skipped: HashSet<String> = signed
@@ -153,6 +158,11 @@ pub fn dedup(
         template_tokens: signed.template_tokens,
         kept_written,
         cluster_lines,
+        seconds: [
+            signed_at,
+            linked_at - signed_at,
+            clock.elapsed().as_secs_f64() - linked_at,
+        ],
     })
 }
 

@@ -8,7 +8,8 @@
 //!   shingle sets present in `P.sets`; bit 1: template tokens were removed before shingling),
 //!   `u32` num_perm K, `u32` n-gram size, `u32` reserved, `u64` seed, `u64` document count,
 //!   `u32` record length, zero padding to 64 bytes.
-//!   Record: K `u32` MinHash lanes, then `u32` shingle-set size, `u32` text length in bytes
+//!   Record: K `u32` MinHash lanes, then `u32` shingle count (distinct shingles when sets
+//!   are stored, else n-grams counted with repeats), `u32` text length in bytes
 //!   (saturating), `u64` exact key (hash of the lower-cased word sequence), `u64` id offset and
 //!   `u32` id length into `P.ids`, `u32` reserved, `u64` offset of the shingle set in `P.sets`.
 //! * `P.ids` — the document ids, UTF-8, concatenated.
@@ -49,7 +50,8 @@ pub struct SigParams {
 /// The per-document numbers stored next to the lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DocMeta {
-    /// Size of the shingle set (0: the document has no words and matches nothing by MinHash).
+    /// Shingles: the set size when sets are stored, else n-grams with repeats (0: the
+    /// document has no words and matches nothing by MinHash).
     pub shingles: u32,
     /// Text length in bytes (what `--keep longest` compares).
     pub text_len: u32,
