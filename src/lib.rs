@@ -9,6 +9,7 @@
 pub mod blocks;
 pub mod cluster;
 pub mod corpus;
+pub mod dedup;
 pub mod error;
 pub mod lsh;
 pub mod minhash;

@@ -1,0 +1,192 @@
+//! Document-level near-duplicate removal at corpus scale (`dupsift dedup`).
+//!
+//! Three stages, each a library step so shards can run the first on many machines:
+//! 1. [`sign::sign_corpus`]: stream the inputs, compute every document's MinHash signature,
+//!    exact key and sizes in parallel batches, and write them to a signature file
+//!    ([`sigfile`], documented there). With template-aware similarity a first pass learns the
+//!    corpus's template tokens ([`template`]).
+//! 2. [`link::link`]: exact duplicates by key, then LSH bands one at a time over sorted flat
+//!    arrays, every candidate pair verified before it becomes an edge, union-find clusters.
+//! 3. [`write`]: re-read the inputs and copy the kept records' raw bytes; write the clusters
+//!    report.
+//!
+//! All temporary files live in one temporary directory (next to the output unless told
+//! otherwise) that is removed at the end. Standard input is spooled there first, because the
+//! output stage reads the input a second time.
+
+pub mod link;
+pub mod sigfile;
+pub mod sign;
+pub mod template;
+pub mod write;
+
+use crate::error::{Error, Result};
+use crate::output::{refuse_overwriting_inputs, AtomicFile};
+use crate::pipeline::{ReadOptions, ReadStats};
+pub use link::{Keep, LinkParams, LinkStats, Verify};
+pub use sign::SignParams;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+pub use template::TemplateParams;
+
+/// Everything `dedup` needs to decide.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DedupParams {
+    pub sign: SignParams,
+    pub link: LinkParams,
+}
+
+impl DedupParams {
+    /// Checks ranges and makes the stages agree (exact verification needs stored sets).
+    pub fn validate(mut self) -> Result<Self> {
+        let unit = |name: &str, v: f64| {
+            if v > 0.0 && v <= 1.0 {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!("{name} must be in (0, 1], got {v}")))
+            }
+        };
+        unit("--threshold", self.link.threshold)?;
+        if let Some(c) = self.link.containment {
+            unit("--containment", c)?;
+        }
+        if let Some(t) = &self.sign.template {
+            unit("--template-df", t.max_df)?;
+        }
+        if self.sign.num_perm == 0 || self.sign.num_perm > 1024 {
+            return Err(Error::Usage("--num-perm must be in 1..=1024".into()));
+        }
+        if self.sign.ngram == 0 {
+            return Err(Error::Usage("--ngram must be at least 1".into()));
+        }
+        self.sign.keep_sets = self.link.verify == Verify::Exact;
+        Ok(self)
+    }
+}
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupOutputs {
+    /// Kept records (JSONL).
+    pub kept: PathBuf,
+    /// Optional clusters report (JSONL).
+    pub clusters: Option<PathBuf>,
+    /// Directory for temporary files (default: the directory of `kept`).
+    pub tmp_dir: Option<PathBuf>,
+}
+
+/// What a dedup run did.
+#[derive(Debug, Clone, Default)]
+pub struct DedupSummary {
+    pub read: ReadStats,
+    pub link: LinkStats,
+    /// Corpus-wide template tokens and (group, token) template pairs removed.
+    pub template_tokens: (usize, usize),
+    pub kept_written: u64,
+    pub cluster_lines: u64,
+    /// Wall-clock seconds of the sign, link and write stages (for the stderr summary).
+    pub seconds: [f64; 3],
+}
+
+/// Runs the three stages and commits the outputs atomically.
+pub fn dedup(
+    inputs: &[PathBuf],
+    opts: &ReadOptions,
+    params: &DedupParams,
+    outputs: &DedupOutputs,
+) -> Result<DedupSummary> {
+    let params = params.clone().validate()?;
+    refuse_overwriting_inputs(&outputs.kept, inputs)?;
+    if let Some(c) = &outputs.clusters {
+        refuse_overwriting_inputs(c, inputs)?;
+        if c == &outputs.kept {
+            return Err(Error::Usage("-o and --clusters name the same file".into()));
+        }
+    }
+    let tmp_parent = match &outputs.tmp_dir {
+        Some(d) => d.clone(),
+        None => match outputs.kept.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".dupsift-dedup-")
+        .tempdir_in(&tmp_parent)
+        .map_err(|e| Error::io(&tmp_parent, "cannot create temporary directory", e))?;
+    let inputs = spool_stdin(inputs, tmp.path())?;
+
+    let clock = std::time::Instant::now();
+    let sig_path = tmp.path().join("signatures.sig");
+    let signed = sign::sign_corpus(&inputs, opts, &params.sign, &sig_path)?;
+    let sig = sigfile::SigReader::open(&sig_path)?;
+    let signed_at = clock.elapsed().as_secs_f64();
+    let clustering = link::link(&sig, &params.link, tmp.path())?;
+    let linked_at = clock.elapsed().as_secs_f64();
+
+    let mut kept_file = AtomicFile::create(&outputs.kept)?;
+    let skipped: HashSet<String> = signed
+        .stats
+        .skipped
+        .iter()
+        .map(|s| s.location.clone())
+        .collect();
+    let kept_written = write::write_kept(
+        &inputs,
+        &opts.fields,
+        opts.skip_bad,
+        &skipped,
+        &clustering,
+        &mut kept_file,
+    )?;
+    let mut cluster_lines = 0;
+    let clusters_file = match &outputs.clusters {
+        Some(path) => {
+            let mut f = AtomicFile::create(path)?;
+            cluster_lines = write::write_clusters(&sig, &clustering, params.link.verify, &mut f)?;
+            Some(f)
+        }
+        None => None,
+    };
+    kept_file.commit()?;
+    if let Some(f) = clusters_file {
+        f.commit()?;
+    }
+    Ok(DedupSummary {
+        read: signed.stats,
+        link: clustering.stats,
+        template_tokens: signed.template_tokens,
+        kept_written,
+        cluster_lines,
+        seconds: [
+            signed_at,
+            linked_at - signed_at,
+            clock.elapsed().as_secs_f64() - linked_at,
+        ],
+    })
+}
+
+/// Replaces `-` by a copy of standard input in `dir` (read once, then read like a file).
+fn spool_stdin(inputs: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut spooled = false;
+    for input in inputs {
+        if !crate::corpus::is_stdin(input) {
+            out.push(input.clone());
+            continue;
+        }
+        if spooled {
+            return Err(Error::Usage("standard input (-) given twice".into()));
+        }
+        let path = dir.join("stdin.jsonl");
+        // Raw bytes: the reader detects compression by magic bytes, not by name.
+        let mut reader = std::io::stdin().lock();
+        let mut file = std::fs::File::create(&path)
+            .map_err(|e| Error::io(&path, "cannot spool standard input", e))?;
+        std::io::copy(&mut reader, &mut file)
+            .map_err(|e| Error::io("<stdin>", "cannot spool standard input", e))?;
+        out.push(path);
+        spooled = true;
+    }
+    Ok(out)
+}

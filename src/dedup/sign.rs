@@ -1,0 +1,227 @@
+//! The signing stage: every document becomes a [`DocSig`] (MinHash lanes, exact key, sizes,
+//! and the shingle set when exact verification needs it), computed in parallel batches and
+//! written in input order to a signature file ([`super::sigfile`]).
+//!
+//! Tokens are the words of Python's `text.lower().split()` (via
+//! [`Shingler::lower_split`] with n = 1, one hash per word); shingles are word n-grams mixed
+//! from those token hashes, after template tokens were removed when a [`TokenFilter`] is
+//! given. A text with fewer than n (remaining) tokens is one shingle, as in
+//! [`crate::shingle`].
+
+use super::sigfile::{DocSig, SigParams, SigWriter};
+use super::template::{group_of, TemplateParams, TokenFilter};
+use crate::corpus::Document;
+use crate::error::Result;
+use crate::minhash::MinHasher;
+use crate::pipeline::{self, ReadOptions, ReadStats};
+use crate::shingle::{fmix64, ShingleKind, Shingler};
+use std::path::{Path, PathBuf};
+
+/// What the signing stage computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignParams {
+    pub num_perm: usize,
+    /// Word n-gram size.
+    pub ngram: usize,
+    pub seed: u64,
+    /// Store shingle sets (for exact verification).
+    pub keep_sets: bool,
+    /// Remove template tokens learned from the corpus before shingling.
+    pub template: Option<TemplateParams>,
+}
+
+impl Default for SignParams {
+    fn default() -> Self {
+        SignParams {
+            num_perm: 128,
+            ngram: 5,
+            seed: crate::DEFAULT_SEED,
+            keep_sets: false,
+            template: None,
+        }
+    }
+}
+
+/// Turns documents into signatures; shared by all threads.
+pub struct Signer {
+    tokenizer: Shingler,
+    hasher: MinHasher,
+    ngram: usize,
+    keep_sets: bool,
+    filter: Option<TokenFilter>,
+    group_field: Option<String>,
+}
+
+impl Signer {
+    /// A signer; `filter` is the learned template (see [`super::template::learn`]).
+    pub fn new(p: &SignParams, filter: Option<TokenFilter>) -> Self {
+        Signer {
+            tokenizer: tokenizer(p.seed),
+            hasher: MinHasher::new(p.num_perm, p.seed),
+            ngram: p.ngram.max(1),
+            keep_sets: p.keep_sets,
+            group_field: p.template.as_ref().and_then(|t| t.group_field.clone()),
+            filter,
+        }
+    }
+
+    /// The signature of one document.
+    pub fn sign(&self, doc: &Document) -> DocSig {
+        let mut toks = Vec::new();
+        tokens(&self.tokenizer, &doc.text, &mut toks);
+        let key = exact_key(&toks);
+        if let Some(f) = &self.filter {
+            let group = f.group(group_of(doc, self.group_field.as_deref()));
+            toks.retain(|&t| !f.removes(group, t));
+        }
+        let mut set = Vec::with_capacity(toks.len());
+        ngrams(&toks, self.ngram, &mut set);
+        // MinHash ignores repeats, so the set is only sorted when it is stored: that sort
+        // was 9 % of a whole run on the man pages.
+        if self.keep_sets {
+            set.sort_unstable();
+            set.dedup();
+        }
+        let mut lanes = vec![0; self.hasher.num_perm()];
+        self.hasher.sign_into(&set, &mut lanes);
+        DocSig {
+            id: doc.id.clone(),
+            lanes,
+            shingles: set.len().min(u32::MAX as usize) as u32,
+            text_len: doc.text.len().min(u32::MAX as usize) as u32,
+            exact_key: key,
+            set: self.keep_sets.then_some(set),
+        }
+    }
+}
+
+/// The word tokenizer: one well-mixed hash per word of `text.lower().split()`.
+pub fn tokenizer(seed: u64) -> Shingler {
+    Shingler {
+        kind: ShingleKind::Word,
+        n: 1,
+        seed,
+    }
+}
+
+/// Appends the token hashes of `text` to `out` (cleared first).
+pub fn tokens(tokenizer: &Shingler, text: &str, out: &mut Vec<u64>) {
+    out.clear();
+    let mut words = Vec::new();
+    tokenizer.lower_split(text, &mut words, out);
+}
+
+/// Order-dependent hash of a token sequence: equal for texts that differ only in case and
+/// white space.
+pub fn exact_key(tokens: &[u64]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64 ^ tokens.len() as u64;
+    for &t in tokens {
+        h = (h.rotate_left(29) ^ t).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fmix64(h)
+}
+
+/// Word n-grams of token hashes; fewer than `n` tokens make one shingle of all of them.
+pub fn ngrams(tokens: &[u64], n: usize, out: &mut Vec<u64>) {
+    if tokens.is_empty() {
+        return;
+    }
+    if tokens.len() < n {
+        out.push(mix(tokens));
+    } else {
+        out.extend(tokens.windows(n).map(mix));
+    }
+}
+
+#[inline]
+fn mix(tokens: &[u64]) -> u64 {
+    let mut h = 0x9E37_79B9_7F4A_7C15u64 ^ tokens.len() as u64;
+    for &t in tokens {
+        h = (h.rotate_left(23) ^ t).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    }
+    fmix64(h)
+}
+
+/// What the signing stage read and wrote.
+#[derive(Debug, Clone, Default)]
+pub struct SignReport {
+    pub stats: ReadStats,
+    /// Documents written (records read minus skipped).
+    pub docs: u64,
+    /// Corpus-wide template tokens and (group, token) template pairs removed.
+    pub template_tokens: (usize, usize),
+}
+
+/// Stage 1: streams `inputs` (twice with a template: once to learn it) and writes the
+/// signature file `sig_path`.
+pub fn sign_corpus(
+    inputs: &[PathBuf],
+    opts: &ReadOptions,
+    params: &SignParams,
+    sig_path: &Path,
+) -> Result<SignReport> {
+    let filter = match &params.template {
+        Some(t) => Some(super::template::learn(
+            inputs,
+            opts,
+            &tokenizer(params.seed),
+            t,
+        )?),
+        None => None,
+    };
+    let template_tokens = filter.as_ref().map(TokenFilter::sizes).unwrap_or_default();
+    let signer = Signer::new(params, filter);
+    let mut writer = SigWriter::create(
+        sig_path,
+        SigParams {
+            num_perm: params.num_perm as u32,
+            ngram: params.ngram as u32,
+            seed: params.seed,
+            sets: params.keep_sets,
+            template: params.template.is_some(),
+        },
+    )?;
+    let stats = pipeline::run(
+        inputs,
+        opts,
+        |doc| signer.sign(&doc),
+        |batch| batch.iter().try_for_each(|d| writer.push(d)),
+    )?;
+    let docs = writer.finish()?;
+    Ok(SignReport {
+        stats,
+        docs,
+        template_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_key_ignores_case_and_spacing_only() {
+        let t = tokenizer(1);
+        let key = |s: &str| {
+            let mut v = Vec::new();
+            tokens(&t, s, &mut v);
+            exact_key(&v)
+        };
+        assert_eq!(key("Hello  World\n"), key("hello world"));
+        assert_ne!(key("hello world"), key("world hello"));
+        assert_ne!(key("hello"), key("hello hello"));
+    }
+
+    #[test]
+    fn ngrams_short_and_long() {
+        let mut out = Vec::new();
+        ngrams(&[1, 2, 3], 5, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        ngrams(&[1, 2, 3, 4, 5, 6], 5, &mut out);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        ngrams(&[], 5, &mut out);
+        assert!(out.is_empty());
+    }
+}
