@@ -20,9 +20,15 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".dupsift-")
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".dupsift-").suffix(".tmp");
+        // tempfile creates 0600 files; an output is an ordinary file (0666 less the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let tmp = builder
             .tempfile_in(dir)
             .map_err(|e| Error::io(path, "cannot create temporary output file", e))?;
         Ok(AtomicFile {
