@@ -45,6 +45,14 @@ pub struct Args {
     /// Also join a document to a longer one holding at least this fraction of its shingles.
     #[arg(long, value_name = "C")]
     containment: Option<f64>,
+    /// LSH bands (with --rows; bands x rows <= --num-perm). By default both are chosen so that
+    /// a pair exactly at the threshold becomes a candidate with probability 0.995; set them to
+    /// reproduce another tool's setup (datasketch's t=0.8, K=128 choice is 9 x 13).
+    #[arg(long, value_name = "B", requires = "rows")]
+    bands: Option<usize>,
+    /// LSH rows per band (with --bands).
+    #[arg(long, value_name = "R", requires = "bands")]
+    rows: Option<usize>,
     /// Which document of a cluster survives.
     #[arg(long, value_enum, default_value_t = Keep::First)]
     keep: Keep,
@@ -85,6 +93,10 @@ pub fn run(args: Args) -> Result<()> {
             containment: args.containment,
             verify: args.verify,
             keep: args.keep,
+            bands_rows: match (args.bands, args.rows) {
+                (Some(bands), Some(rows)) => Some(dupsift::lsh::LshParams { bands, rows }),
+                _ => None,
+            },
             ..LinkParams::default()
         },
     };

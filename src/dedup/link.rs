@@ -62,6 +62,9 @@ pub struct LinkParams {
     /// Failed verifications allowed per document in one bucket; bounds the work in huge
     /// buckets of similar-looking but different documents.
     pub max_tries: usize,
+    /// Bands x rows set by the user (to match another tool's setup); `None` = chosen from the
+    /// threshold by [`LshParams::with_recall`].
+    pub bands_rows: Option<LshParams>,
 }
 
 impl Default for LinkParams {
@@ -73,6 +76,7 @@ impl Default for LinkParams {
             keep: Keep::First,
             lsh_recall: crate::lsh::DEFAULT_RECALL,
             max_tries: 64,
+            bands_rows: None,
         }
     }
 }
@@ -90,7 +94,9 @@ impl LinkParams {
 
     /// Bands x rows for `num_perm` lanes.
     pub fn lsh(&self, num_perm: usize) -> LshParams {
-        LshParams::with_recall(self.candidate_threshold(), num_perm, self.lsh_recall)
+        self.bands_rows.unwrap_or_else(|| {
+            LshParams::with_recall(self.candidate_threshold(), num_perm, self.lsh_recall)
+        })
     }
 }
 

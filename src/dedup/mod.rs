@@ -56,6 +56,14 @@ impl DedupParams {
         if self.sign.num_perm == 0 || self.sign.num_perm > 1024 {
             return Err(Error::Usage("--num-perm must be in 1..=1024".into()));
         }
+        if let Some(p) = self.link.bands_rows {
+            if p.bands == 0 || p.rows == 0 || p.lanes() > self.sign.num_perm {
+                return Err(Error::Usage(format!(
+                    "--bands {} x --rows {} must be at least 1 x 1 and use at most --num-perm {} lanes",
+                    p.bands, p.rows, self.sign.num_perm
+                )));
+            }
+        }
         if self.sign.ngram == 0 {
             return Err(Error::Usage("--ngram must be at least 1".into()));
         }
