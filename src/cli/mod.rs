@@ -4,7 +4,11 @@
 //! Exit codes are a contract: 0 success, 2 usage or input error (bad flag, missing file, bad
 //! record, unusable database). A closed stdout pipe (`dupsift scan x | head`) exits 0 quietly.
 
+mod clean;
 mod common;
+mod inspect;
+mod learn;
+mod merge;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +34,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Scan(scan::Args),
+    Learn(learn::Args),
+    Clean(clean::Args),
+    Inspect(inspect::Args),
+    Merge(merge::Args),
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -37,6 +45,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Learn(args) => learn::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
