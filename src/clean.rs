@@ -232,6 +232,7 @@ pub fn clean_corpus(
 ) -> crate::Result<CleanStats> {
     let mut stats = CleanStats::default();
     let text_field = opts.fields.text.as_str();
+    let want_report = report.is_some();
     let read = crate::pipeline::run(
         inputs,
         opts,
@@ -245,7 +246,7 @@ pub fn clean_corpus(
                 None => serde_json::json!({"id": doc.id, "text": cleaned.text}).to_string(),
             };
             let mut rep = String::new();
-            for r in &cleaned.removals {
+            for r in cleaned.removals.iter().filter(|_| want_report) {
                 let l = ReportLine {
                     id: &doc.id,
                     start: r.span.start,
