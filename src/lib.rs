@@ -7,6 +7,7 @@
 //! ([`scan`]) -> banding ([`lsh`]) and clusters ([`cluster`]).
 
 pub mod blocks;
+pub mod clean;
 pub mod cluster;
 pub mod corpus;
 pub mod dedup;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod scan;
 pub mod segment;
 pub mod shingle;
+pub mod sigdb;
 
 pub use error::{Error, Result};
 

@@ -4,8 +4,12 @@
 //! Exit codes are a contract: 0 success, 2 usage or input error (bad flag, missing file, bad
 //! record, unusable database). A closed stdout pipe (`dupsift scan x | head`) exits 0 quietly.
 
+mod clean;
 mod common;
 mod dedup;
+mod inspect;
+mod learn;
+mod merge;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +36,10 @@ struct Cli {
 enum Command {
     Scan(scan::Args),
     Dedup(dedup::Args),
+    Learn(learn::Args),
+    Clean(clean::Args),
+    Inspect(inspect::Args),
+    Merge(merge::Args),
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -40,6 +48,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Dedup(args) => dedup::run(args),
+        Command::Learn(args) => learn::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,83 @@
+//! Criterion benches of `learn` and `clean --db` on generated text (no external data): 200
+//! pages of one site, each with the same 12 template lines around 40 unique lines. Every
+//! bench asserts its result so a broken build cannot look fast.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dupsift::blocks::BlockParams;
+use dupsift::clean::Cleaner;
+use dupsift::sigdb::learn::Summarizer;
+use dupsift::sigdb::{Grouping, HashParams, Learner, Matcher, Policy, SignatureDb};
+
+const PAGES: usize = 200;
+const TEMPLATE: usize = 12;
+
+/// Deterministic pseudo-random words (xorshift), so unique lines differ.
+fn words(state: &mut u64, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            let len = 3 + (*state % 6) as usize;
+            (0..len)
+                .map(|i| (b'a' + ((*state >> (i * 5)) % 26) as u8) as char)
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn pages() -> Vec<String> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let template: Vec<String> = (0..TEMPLATE)
+        .map(|i| words(&mut state, 3 + i * 2))
+        .collect();
+    (0..PAGES)
+        .map(|_| {
+            let mut lines: Vec<String> = template[..TEMPLATE / 2].to_vec();
+            lines.extend((0..40).map(|_| words(&mut state, 14)));
+            lines.extend_from_slice(&template[TEMPLATE / 2..]);
+            lines.join("\n")
+        })
+        .collect()
+}
+
+fn learn(pages: &[String]) -> SignatureDb {
+    let params = HashParams::new(BlockParams::default(), 64);
+    let s = Summarizer::new(params, Grouping::None);
+    let mut l = Learner::new(params, Grouping::None, Policy::default());
+    for (i, p) in pages.iter().enumerate() {
+        l.add(s.summarize(&i.to_string(), p, None));
+    }
+    l.finish()
+}
+
+fn bench(c: &mut Criterion) {
+    let pages = pages();
+    let bytes: usize = pages.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("sigdb");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("learn", |b| {
+        b.iter(|| {
+            let db = learn(&pages);
+            assert_eq!(db.active(&db.policy).count(), TEMPLATE);
+            db
+        })
+    });
+    let db = learn(&pages);
+    let cleaner = Cleaner::with_db(Matcher::new(db.clone(), db.policy));
+    g.bench_function("clean_db", |b| {
+        b.iter(|| {
+            let removed: usize = pages
+                .iter()
+                .map(|p| cleaner.clean(p, None).removals.len())
+                .sum();
+            assert_eq!(removed, PAGES * TEMPLATE);
+            removed
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

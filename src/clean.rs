@@ -1,0 +1,345 @@
+//! `clean`: remove in-document repeats and database boilerplate from one document.
+//!
+//! Decisions are made per block ([`crate::blocks::analyze`]): a block that repeats an earlier
+//! block of the document (exactly, nearly or truncated) goes, keeping the first occurrence;
+//! with a database, any other block matching an active entry of the document's group goes.
+//!
+//! Rewriting removes each removed block's whole lines: its bytes, the indentation before it
+//! on its line, and the white space after it through the last line break before the next
+//! block (or to the end). So "para\n\nAd\n\n  next" becomes "para\n\n  next": the kept text
+//! reads as before with the same separators and indentation, and segmentation of the result finds exactly the kept
+//! blocks. That makes cleaning idempotent — a kept block was compared with the same earlier
+//! kept blocks and the same database entries the first time (tested). A document whose
+//! blocks are all removed becomes the empty string (and is still written).
+
+use crate::blocks::{analyze, BlockParams, RepeatKind};
+use crate::segment::Span;
+use crate::sigdb::matcher::MatchKind;
+use crate::sigdb::{Grouping, Matcher};
+use serde::Serialize;
+
+/// Why a block was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    Repeat,
+    NearRepeat,
+    Contained,
+    Db,
+}
+
+impl From<RepeatKind> for Reason {
+    fn from(k: RepeatKind) -> Self {
+        match k {
+            RepeatKind::Repeat => Reason::Repeat,
+            RepeatKind::NearRepeat => Reason::NearRepeat,
+            RepeatKind::Contained => Reason::Contained,
+        }
+    }
+}
+
+/// What a removed block matched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Matched {
+    /// The earlier block of the same document (byte offsets into the original text).
+    Block { start: usize, end: usize },
+    /// A database entry.
+    Entry {
+        kind: &'static str,
+        group: String,
+        key: String,
+        docs: u64,
+        example: String,
+    },
+}
+
+/// One removed block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    pub span: Span,
+    pub reason: Reason,
+    pub score: f64,
+    pub matched: Matched,
+}
+
+/// A cleaned document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cleaned {
+    pub text: String,
+    /// Blocks in the original text.
+    pub blocks: usize,
+    /// Sorted by position.
+    pub removals: Vec<Removal>,
+}
+
+/// One line of the `--report` file.
+#[derive(Debug, Serialize)]
+pub struct ReportLine<'a> {
+    pub id: &'a str,
+    pub start: usize,
+    pub end: usize,
+    pub reason: Reason,
+    pub score: f64,
+    #[serde(rename = "match")]
+    pub matched: &'a Matched,
+}
+
+/// Cleans documents; shared by all threads.
+#[derive(Debug)]
+pub struct Cleaner {
+    params: BlockParams,
+    db: Option<(Matcher, Grouping)>,
+}
+
+impl Cleaner {
+    /// A cleaner without a database (in-document repeats only).
+    pub fn new(params: BlockParams) -> Self {
+        Cleaner { params, db: None }
+    }
+
+    /// A cleaner that also removes the active entries of `matcher`'s database; blocks are cut
+    /// and hashed with the database's parameters.
+    pub fn with_db(matcher: Matcher) -> Self {
+        let grouping = matcher.db().grouping.clone();
+        Cleaner {
+            params: matcher.db().params.blocks,
+            db: Some((matcher, grouping)),
+        }
+    }
+
+    /// The block parameters in use.
+    pub fn params(&self) -> &BlockParams {
+        &self.params
+    }
+
+    /// Cleans `text`; `record` is the JSON record (for the group field), if any.
+    pub fn clean(&self, text: &str, record: Option<&str>) -> Cleaned {
+        let doc = analyze(text, &self.params);
+        let mut removed: Vec<Option<Removal>> = vec![None; doc.blocks.len()];
+        for r in &doc.repeats {
+            let first = doc.blocks[r.of].span;
+            removed[r.block] = Some(Removal {
+                span: doc.blocks[r.block].span,
+                reason: r.kind.into(),
+                score: r.score,
+                matched: Matched::Block {
+                    start: first.start,
+                    end: first.end,
+                },
+            });
+        }
+        if let Some((matcher, grouping)) = &self.db {
+            let group_name = grouping.group_of(record);
+            if let Some(group) = matcher.group_id(&group_name) {
+                for (i, block) in doc.blocks.iter().enumerate() {
+                    if removed[i].is_some() {
+                        continue;
+                    }
+                    if let Some(m) = matcher.match_block(group, block) {
+                        let e = matcher.entry(m.entry);
+                        removed[i] = Some(Removal {
+                            span: block.span,
+                            reason: Reason::Db,
+                            score: m.score,
+                            matched: Matched::Entry {
+                                kind: MatchKind::as_str(m.kind),
+                                group: group_name.clone(),
+                                key: format!("{:016x}", e.key),
+                                docs: e.near_docs,
+                                example: e.example.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        let removals: Vec<Removal> = removed.into_iter().flatten().collect();
+        Cleaned {
+            text: rewrite(text, &removals),
+            blocks: doc.blocks.len(),
+            removals,
+        }
+    }
+}
+
+/// `text` without the removed spans, each with its line's indentation and the white space
+/// after it through its last line break (see the module docs).
+pub fn rewrite(text: &str, removals: &[Removal]) -> String {
+    if removals.is_empty() {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for r in removals {
+        if r.span.start < pos {
+            continue;
+        }
+        let mut start = r.span.start;
+        while start > pos && matches!(bytes[start - 1], b' ' | b'\t') {
+            start -= 1;
+        }
+        out.push_str(&text[pos..start]);
+        let rest = &text[r.span.end..];
+        let space = &rest[..rest.len() - rest.trim_start().len()];
+        pos = r.span.end
+            + if space.len() == rest.len() {
+                space.len()
+            } else {
+                space.rfind('\n').map_or(space.len(), |i| i + 1)
+            };
+    }
+    out.push_str(&text[pos..]);
+    if out.trim().is_empty() {
+        out.clear();
+    }
+    out
+}
+
+/// What a `clean` run did. `read == written + skipped`; `removed` is by [`Reason`] in the
+/// order repeat, near-repeat, contained, db.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanStats {
+    pub read: u64,
+    pub written: u64,
+    pub skipped: Vec<crate::pipeline::Skipped>,
+    /// Documents written with empty text (every block removed).
+    pub emptied: u64,
+    pub blocks: u64,
+    pub removed: [u64; 4],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl CleanStats {
+    /// Blocks removed for any reason.
+    pub fn removed_total(&self) -> u64 {
+        self.removed.iter().sum()
+    }
+}
+
+/// Streams `inputs` through `cleaner`, writing one JSONL record per document to `out` (JSONL
+/// records keep every field, only the text field is replaced; a text-file document becomes
+/// `{"id": ..., "text": ...}`) and one line per removed block to `report`. Output order is
+/// input order whatever the thread count.
+pub fn clean_corpus(
+    inputs: &[std::path::PathBuf],
+    opts: &crate::pipeline::ReadOptions,
+    cleaner: &Cleaner,
+    out: &mut crate::output::AtomicFile,
+    mut report: Option<&mut crate::output::AtomicFile>,
+) -> crate::Result<CleanStats> {
+    let mut stats = CleanStats::default();
+    let text_field = opts.fields.text.as_str();
+    let want_report = report.is_some();
+    let read = crate::pipeline::run(
+        inputs,
+        opts,
+        |doc| -> crate::Result<(String, String, Cleaned, usize)> {
+            let cleaned = cleaner.clean(&doc.text, doc.record.as_deref());
+            let line = match &doc.record {
+                Some(rec) => crate::corpus::replace_text_field(rec, text_field, &cleaned.text)
+                    .map_err(|e| {
+                        crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e)
+                    })?,
+                None => serde_json::json!({"id": doc.id, "text": cleaned.text}).to_string(),
+            };
+            let mut rep = String::new();
+            for r in cleaned.removals.iter().filter(|_| want_report) {
+                let l = ReportLine {
+                    id: &doc.id,
+                    start: r.span.start,
+                    end: r.span.end,
+                    reason: r.reason,
+                    score: r.score,
+                    matched: &r.matched,
+                };
+                rep.push_str(&serde_json::to_string(&l).expect("report serializes"));
+                rep.push('\n');
+            }
+            Ok((line, rep, cleaned, doc.text.len()))
+        },
+        |batch| {
+            for item in batch {
+                let (line, rep, cleaned, len) = item?;
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+                if let Some(r) = report.as_deref_mut() {
+                    r.write_all(rep.as_bytes())?;
+                }
+                stats.written += 1;
+                stats.emptied += cleaned.text.is_empty() as u64;
+                stats.blocks += cleaned.blocks as u64;
+                for r in &cleaned.removals {
+                    stats.removed[r.reason as usize] += 1;
+                }
+                stats.bytes_in += len as u64;
+                stats.bytes_out += cleaned.text.len() as u64;
+            }
+            Ok(())
+        },
+    )?;
+    stats.read = read.read;
+    stats.skipped = read.skipped;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_repeats_with_their_trailing_space() {
+        let c = Cleaner::new(BlockParams::default());
+        let out = c.clean("Intro\n\nAd here\n\nbody\n\nAd here\n\n  end\n", None);
+        assert_eq!(out.text, "Intro\n\nAd here\n\nbody\n\n  end\n");
+        assert_eq!(out.removals.len(), 1);
+        assert_eq!(out.removals[0].reason, Reason::Repeat);
+        assert_eq!(
+            out.removals[0].matched,
+            Matched::Block { start: 7, end: 14 }
+        );
+        let again = c.clean(&out.text, None);
+        assert_eq!(again.text, out.text);
+        assert!(again.removals.is_empty());
+    }
+
+    #[test]
+    fn a_document_of_repeats_only_keeps_its_first_block() {
+        let c = Cleaner::new(BlockParams::default());
+        assert_eq!(c.clean("x\nx\r\nx\n", None).text, "x\n");
+        assert_eq!(c.clean("   \n", None).text, "   \n");
+    }
+
+    use proptest::prelude::*;
+
+    const LINES: [&str; 6] = [
+        "Story continues below advertisement",
+        "Welcome to the comment community. This is a space where subscribers can engage with each other.",
+        "Welcome to the comment community. This is a space where subscribers can engage.",
+        "Welcome to the comment community. This is a space where subscribers can engage with staff.",
+        "body text",
+        "",
+    ];
+
+    proptest! {
+        #[test]
+        fn cleaning_twice_equals_cleaning_once(
+            lines in prop::collection::vec((0usize..6, 0usize..3), 0..14)
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|&(l, pad)| format!("{}{}\n", " ".repeat(pad), LINES[l]))
+                .collect();
+            for unit in [crate::segment::Unit::Line, crate::segment::Unit::Paragraph] {
+                let c = Cleaner::new(BlockParams { unit, ..BlockParams::default() });
+                let once = c.clean(&text, None);
+                let twice = c.clean(&once.text, None);
+                prop_assert_eq!(&twice.text, &once.text);
+                prop_assert!(twice.removals.is_empty());
+                prop_assert_eq!(once.blocks - once.removals.len(), twice.blocks);
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `dupsift clean`: write the corpus without in-document repeats and learned boilerplate.
+
+use super::common::{BlockArgs, InputArgs};
+use super::learn::PolicyArgs;
+use dupsift::clean::{clean_corpus, Cleaner};
+use dupsift::output::{refuse_overwriting_inputs, AtomicFile};
+use dupsift::sigdb::format::param_differences;
+use dupsift::sigdb::{read_db, HashParams, Matcher};
+use dupsift::{Error, Result};
+use std::path::PathBuf;
+
+/// Write every input record with its text cleaned and every other field kept (JSONL; a text
+/// file becomes a record {"id", "text"}).
+///
+/// Always removes in-document repeats (exact, near and truncated copies of an earlier block),
+/// keeping the first. With --db, also removes blocks matching boilerplate of the document's
+/// group in the database (exact key, MinHash Jaccard >= --threshold, or a truncated copy).
+/// A removed block goes with the white space after it. --report writes one JSON line per
+/// removed block: {"id", "start", "end", "reason", "score", "match"} (byte offsets into the
+/// original text; reason repeat, near-repeat, contained or db).
+///
+/// Example: dupsift clean pages.jsonl --db site.dsig -o clean.jsonl --report removed.jsonl
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Block options; with --db they must equal the database's (see `dupsift inspect`).
+    #[command(flatten)]
+    blocks: BlockArgs,
+    /// Output JSONL file.
+    #[arg(short, long, value_name = "OUT.jsonl")]
+    output: PathBuf,
+    /// Signature database from `dupsift learn` / `dupsift merge`.
+    #[arg(long, value_name = "DB.dsig")]
+    db: Option<PathBuf>,
+    /// Write one JSON line per removed block here.
+    #[arg(long, value_name = "R.jsonl")]
+    report: Option<PathBuf>,
+    /// Estimated Jaccard at or above which a long block matches a database entry (default: the
+    /// database's near threshold).
+    #[arg(long, value_name = "J")]
+    threshold: Option<f64>,
+    /// Override the database's policy (see `dupsift learn --help`).
+    #[arg(long, value_name = "N")]
+    min_docs: Option<u64>,
+    #[arg(long, value_name = "F")]
+    min_fraction: Option<f64>,
+    #[arg(long, value_name = "WORDS")]
+    short_words: Option<usize>,
+    #[arg(long, value_name = "F")]
+    short_min_fraction: Option<f64>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    refuse_overwriting_inputs(&args.output, &args.input.inputs)?;
+    if let Some(r) = &args.report {
+        refuse_overwriting_inputs(r, &args.input.inputs)?;
+        if r == &args.output {
+            return Err(Error::Usage("--report and -o name the same file".into()));
+        }
+    }
+    let block_params = args.blocks.params()?;
+    let cleaner = match &args.db {
+        None => Cleaner::new(block_params),
+        Some(path) => {
+            let db = read_db(path)?;
+            let wanted = HashParams::new(block_params, db.params.num_perm);
+            let diffs = param_differences(&db.params, &wanted);
+            if !diffs.is_empty() {
+                return Err(Error::BadDb {
+                    path: path.clone(),
+                    problem: format!(
+                        "learned with other block options (database vs command line: {})",
+                        diffs.join(", ")
+                    ),
+                    fix: "pass clean the same block options as learn (see `dupsift inspect`)"
+                        .into(),
+                });
+            }
+            if let Some(t) = args.threshold {
+                if !(t > 0.0 && t <= 1.0) {
+                    return Err(Error::Usage(format!(
+                        "--threshold must be in (0, 1], got {t}"
+                    )));
+                }
+            }
+            let stored = db.policy;
+            let policy = PolicyArgs {
+                min_docs: args.min_docs.unwrap_or(stored.min_docs),
+                min_fraction: args.min_fraction.unwrap_or(stored.min_fraction),
+                short_words: args.short_words.unwrap_or(stored.short_words),
+                short_min_fraction: args.short_min_fraction.unwrap_or(stored.short_min_fraction),
+            }
+            .policy()?;
+            let threshold = args.threshold.unwrap_or(db.params.blocks.near_threshold);
+            Cleaner::with_db(Matcher::new(db, policy).with_threshold(threshold))
+        }
+    };
+    let mut out = AtomicFile::create(&args.output)?;
+    let mut report = args.report.as_deref().map(AtomicFile::create).transpose()?;
+    let stats = clean_corpus(
+        &args.input.inputs,
+        &args.input.read_options(),
+        &cleaner,
+        &mut out,
+        report.as_mut(),
+    )?;
+    out.commit()?;
+    if let Some(r) = report {
+        r.commit()?;
+    }
+    let [rep, near, cont, db] = stats.removed;
+    eprintln!(
+        "dupsift clean: {} documents read = {} written ({} now empty) + {} skipped; \
+         {} blocks, {} removed ({} repeat, {} near-repeat, {} contained, {} db); \
+         {} -> {} bytes of text",
+        stats.read,
+        stats.written,
+        stats.emptied,
+        stats.skipped.len(),
+        stats.blocks,
+        stats.removed_total(),
+        rep,
+        near,
+        cont,
+        db,
+        stats.bytes_in,
+        stats.bytes_out
+    );
+    for s in &stats.skipped {
+        eprintln!("dupsift clean: skipped {}: {}", s.location, s.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! The `.dsig` file layout (DESIGN.md section 4), version 1:
+//!
+//! ```text
+//! magic      8 bytes  b"DUPSIFT\0"
+//! version    u16 LE   FORMAT_VERSION
+//! params     fixed little-endian fields, every one that changes a hash:
+//!            seed u64, num_perm u32, bands u32, rows u32, shingle kind u8, shingle n u32,
+//!            normalizer version u16, segmenter unit u8, min_near_words u32,
+//!            near_threshold f64, containment f64
+//! body_len   u64 LE
+//! body       bincode 2 (standard config) of Body: grouping, policy, groups, entries, sigs
+//! checksum   u64 LE   xxh3-64 of every byte before it, computed while writing
+//! ```
+//!
+//! The parameters sit in a fixed layout before the body so `inspect`, `merge` and `clean`
+//! can name a mismatch before decoding anything, and so a future body change keeps them
+//! readable. Reading checks, in order: magic, version in OLDEST..=CURRENT, size, checksum,
+//! parameters, then decodes with a size limit; every failure names the file and the fix.
+
+use super::{Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb};
+use crate::blocks::BlockParams;
+use crate::error::{Error, Result};
+use crate::lsh::LshParams;
+use crate::output::AtomicFile;
+use crate::segment::Unit;
+use crate::shingle::{ShingleKind, Shingler};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use xxhash_rust::xxh3::Xxh3;
+
+pub const MAGIC: &[u8; 8] = b"DUPSIFT\0";
+/// Format written by this build.
+pub const FORMAT_VERSION: u16 = 1;
+/// Oldest format this build still reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
+/// Bytes of the parameter block.
+const PARAMS_LEN: usize = 8 + 4 + 4 + 4 + 1 + 4 + 2 + 1 + 4 + 8 + 8;
+const HEADER_LEN: usize = 8 + 2 + PARAMS_LEN + 8;
+/// Largest body decoded: a guard against lengths in a damaged file, far above real DBs.
+const BODY_LIMIT: usize = 1 << 34;
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    grouping: Grouping,
+    policy: Policy,
+    groups: Vec<GroupInfo>,
+    entries: Vec<Entry>,
+    sigs: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    grouping: &'a Grouping,
+    policy: &'a Policy,
+    groups: &'a [GroupInfo],
+    entries: &'a [Entry],
+    sigs: &'a [u32],
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<BODY_LIMIT>()
+}
+
+/// Writes `db` to `path` atomically (temporary file, sync, rename).
+pub fn write_db(db: &SignatureDb, path: &Path) -> Result<()> {
+    let body = bincode::serde::encode_to_vec(
+        BodyRef {
+            grouping: &db.grouping,
+            policy: &db.policy,
+            groups: &db.groups,
+            entries: &db.entries,
+            sigs: &db.sigs,
+        },
+        config(),
+    )
+    .map_err(|e| Error::io(path, "cannot encode database", std::io::Error::other(e)))?;
+    let mut out = HashingWriter {
+        file: AtomicFile::create(path)?,
+        hash: Xxh3::new(),
+    };
+    out.put(MAGIC)?;
+    out.put(&FORMAT_VERSION.to_le_bytes())?;
+    out.put(&encode_params(&db.params))?;
+    out.put(&(body.len() as u64).to_le_bytes())?;
+    out.put(&body)?;
+    let sum = out.hash.digest();
+    let mut file = out.file;
+    file.write_all(&sum.to_le_bytes())?;
+    file.commit()
+}
+
+/// An output file that hashes every byte written through it.
+struct HashingWriter {
+    file: AtomicFile,
+    hash: Xxh3,
+}
+
+impl HashingWriter {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.hash.update(bytes);
+        self.file.write_all(bytes)
+    }
+}
+
+fn bad(path: &Path, problem: impl Into<String>, fix: impl Into<String>) -> Error {
+    Error::BadDb {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+const RELEARN: &str = "learn it again with `dupsift learn` (or restore it from a backup)";
+
+/// Reads and checks a database file.
+pub fn read_db(path: &Path) -> Result<SignatureDb> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read database", e))?;
+    decode(&bytes, path)
+}
+
+/// Checks and decodes the bytes of a database file; `path` is only used in messages.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<SignatureDb> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(bad(
+            path,
+            "not a dupsift signature database (bad magic bytes)",
+            "pass a file written by `dupsift learn` or `dupsift merge`",
+        ));
+    }
+    if bytes.len() < 10 {
+        return Err(bad(path, "truncated in the header", RELEARN));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version > FORMAT_VERSION {
+        return Err(bad(
+            path,
+            format!(
+                "format version {version} is newer than this dupsift reads \
+                 ({OLDEST_FORMAT_VERSION}..={FORMAT_VERSION})"
+            ),
+            "upgrade dupsift",
+        ));
+    }
+    if version < OLDEST_FORMAT_VERSION {
+        return Err(bad(
+            path,
+            format!("format version {version} is older than this dupsift reads"),
+            "learn it again with this version of dupsift",
+        ));
+    }
+    if bytes.len() < HEADER_LEN + 8 {
+        return Err(bad(path, "truncated in the header", RELEARN));
+    }
+    let body_len = u64::from_le_bytes(bytes[HEADER_LEN - 8..HEADER_LEN].try_into().unwrap());
+    let expected = (HEADER_LEN as u64)
+        .saturating_add(body_len)
+        .saturating_add(8);
+    if (bytes.len() as u64) < expected {
+        return Err(bad(
+            path,
+            format!(
+                "truncated: {} bytes, the header announces {expected}",
+                bytes.len()
+            ),
+            RELEARN,
+        ));
+    }
+    if (bytes.len() as u64) > expected {
+        return Err(bad(
+            path,
+            format!(
+                "{} bytes of trailing garbage after the checksum",
+                bytes.len() as u64 - expected
+            ),
+            RELEARN,
+        ));
+    }
+    let end = expected as usize - 8;
+    let stored = u64::from_le_bytes(bytes[end..].try_into().unwrap());
+    let mut hash = Xxh3::new();
+    hash.update(&bytes[..end]);
+    if hash.digest() != stored {
+        return Err(bad(path, "checksum mismatch: the file is corrupt", RELEARN));
+    }
+    let params = decode_params(&bytes[10..10 + PARAMS_LEN])
+        .ok_or_else(|| bad(path, "invalid parameter values in the header", RELEARN))?;
+    let (body, used): (Body, usize) =
+        bincode::serde::decode_from_slice(&bytes[HEADER_LEN..end], config())
+            .map_err(|e| bad(path, format!("cannot decode the body: {e}"), RELEARN))?;
+    if used != end - HEADER_LEN {
+        return Err(bad(path, "body length does not match its content", RELEARN));
+    }
+    let db = SignatureDb {
+        params,
+        grouping: body.grouping,
+        policy: body.policy,
+        groups: body.groups,
+        entries: body.entries,
+        sigs: body.sigs,
+    };
+    validate(&db).map_err(|problem| bad(path, problem, RELEARN))?;
+    Ok(db)
+}
+
+/// Structural checks that keep later indexing from panicking on a well-formed but wrong body.
+fn validate(db: &SignatureDb) -> std::result::Result<(), String> {
+    let k = db.params.num_perm;
+    if db.sigs.len() % k != 0 {
+        return Err("signature array is not a whole number of signatures".into());
+    }
+    let nsig = db.sigs.len() / k;
+    for e in &db.entries {
+        if e.group as usize >= db.groups.len() {
+            return Err(format!("entry {:016x} names a missing group", e.key));
+        }
+        if e.sig != super::NO_SIG && e.sig as usize >= nsig {
+            return Err(format!("entry {:016x} names a missing signature", e.key));
+        }
+    }
+    Ok(())
+}
+
+fn encode_params(p: &HashParams) -> Vec<u8> {
+    let b = &p.blocks;
+    let mut v = Vec::with_capacity(PARAMS_LEN);
+    v.extend_from_slice(&b.shingler.seed.to_le_bytes());
+    v.extend_from_slice(&(p.num_perm as u32).to_le_bytes());
+    v.extend_from_slice(&(p.lsh.bands as u32).to_le_bytes());
+    v.extend_from_slice(&(p.lsh.rows as u32).to_le_bytes());
+    v.push(b.shingler.kind.code());
+    v.extend_from_slice(&(b.shingler.n as u32).to_le_bytes());
+    v.extend_from_slice(&p.normalizer_version.to_le_bytes());
+    v.push(b.unit.code());
+    v.extend_from_slice(&(b.min_near_words as u32).to_le_bytes());
+    v.extend_from_slice(&b.near_threshold.to_le_bytes());
+    v.extend_from_slice(&b.containment.to_le_bytes());
+    debug_assert_eq!(v.len(), PARAMS_LEN);
+    v
+}
+
+fn decode_params(b: &[u8]) -> Option<HashParams> {
+    let mut pos = 0;
+    let mut take = |n: usize| {
+        let s = &b[pos..pos + n];
+        pos += n;
+        s
+    };
+    let seed = u64::from_le_bytes(take(8).try_into().ok()?);
+    let num_perm = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
+    let bands = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
+    let rows = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
+    let kind = match take(1)[0] {
+        0 => ShingleKind::Word,
+        1 => ShingleKind::Char,
+        _ => return None,
+    };
+    let n = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
+    let normalizer_version = u16::from_le_bytes(take(2).try_into().ok()?);
+    let unit = match take(1)[0] {
+        0 => Unit::Line,
+        1 => Unit::Paragraph,
+        _ => return None,
+    };
+    let min_near_words = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
+    let near_threshold = f64::from_le_bytes(take(8).try_into().ok()?);
+    let containment = f64::from_le_bytes(take(8).try_into().ok()?);
+    if num_perm == 0 || n == 0 || bands * rows > num_perm {
+        return None;
+    }
+    Some(HashParams {
+        blocks: BlockParams {
+            unit,
+            shingler: Shingler { kind, n, seed },
+            near_threshold,
+            containment,
+            min_near_words,
+        },
+        num_perm,
+        lsh: LshParams { bands, rows },
+        normalizer_version,
+    })
+}
+
+/// Differences between two parameter sets, as `name: a vs b` (empty when equal).
+pub fn param_differences(a: &HashParams, b: &HashParams) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cmp = |name: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{name}: {x} vs {y}"));
+        }
+    };
+    cmp(
+        "seed",
+        a.blocks.shingler.seed.to_string(),
+        b.blocks.shingler.seed.to_string(),
+    );
+    cmp("num_perm", a.num_perm.to_string(), b.num_perm.to_string());
+    cmp(
+        "bands x rows",
+        format!("{}x{}", a.lsh.bands, a.lsh.rows),
+        format!("{}x{}", b.lsh.bands, b.lsh.rows),
+    );
+    cmp(
+        "shingles",
+        format!("{:?} {}", a.blocks.shingler.kind, a.blocks.shingler.n),
+        format!("{:?} {}", b.blocks.shingler.kind, b.blocks.shingler.n),
+    );
+    cmp(
+        "normalizer version",
+        a.normalizer_version.to_string(),
+        b.normalizer_version.to_string(),
+    );
+    cmp(
+        "unit",
+        format!("{:?}", a.blocks.unit),
+        format!("{:?}", b.blocks.unit),
+    );
+    cmp(
+        "min_near_words",
+        a.blocks.min_near_words.to_string(),
+        b.blocks.min_near_words.to_string(),
+    );
+    cmp(
+        "near_threshold",
+        a.blocks.near_threshold.to_string(),
+        b.blocks.near_threshold.to_string(),
+    );
+    cmp(
+        "containment",
+        a.blocks.containment.to_string(),
+        b.blocks.containment.to_string(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sigdb::learn::Summarizer;
+    use crate::sigdb::{Learner, Policy};
+
+    fn small_db() -> SignatureDb {
+        let params = HashParams::new(BlockParams::default(), 32);
+        let s = Summarizer::new(params, Grouping::None);
+        let mut l = Learner::new(params, Grouping::None, Policy::default());
+        let long = "a long enough line of text that gets a minhash signature of its own here";
+        for t in ["Menu\nbody a", "Menu\nbody b", long] {
+            l.add(s.summarize("x", &format!("{t}\n{long}"), None));
+        }
+        l.finish()
+    }
+
+    fn problem(bytes: &[u8]) -> String {
+        match decode(bytes, Path::new("t.dsig")) {
+            Err(Error::BadDb { path, problem, fix }) => {
+                assert_eq!(path, Path::new("t.dsig"));
+                assert!(!fix.is_empty());
+                problem
+            }
+            other => panic!("expected BadDb, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_failure_is_named() {
+        let db = small_db();
+        assert!(db.sigs.len() >= 32);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.dsig");
+        write_db(&db, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(read_db(&path).unwrap(), db);
+
+        let mut bad_magic = bytes.clone();
+        bad_magic[0] = b'X';
+        assert!(problem(&bad_magic).contains("magic"));
+
+        let mut newer = bytes.clone();
+        newer[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert!(problem(&newer).contains("newer"));
+
+        let mut flipped = bytes.clone();
+        let mid = bytes.len() - 20;
+        flipped[mid] ^= 1;
+        assert!(problem(&flipped).contains("checksum"));
+
+        assert!(problem(&bytes[..bytes.len() - 3]).contains("truncated"));
+        assert!(problem(&bytes[..12]).contains("truncated"));
+    }
+
+    #[test]
+    fn parameter_differences_are_listed() {
+        let a = HashParams::new(BlockParams::default(), 64);
+        let mut b = a;
+        b.blocks.unit = Unit::Paragraph;
+        b.num_perm = 32;
+        let d = param_differences(&a, &b);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(param_differences(&a, &a).is_empty());
+        assert_eq!(decode_params(&encode_params(&a)), Some(a));
+    }
+}

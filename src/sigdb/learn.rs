@@ -1,0 +1,300 @@
+//! Learning a [`SignatureDb`] from a stream of documents.
+//!
+//! The expensive half ([`Summarizer::summarize`]: segmentation, keys, shingles, MinHash) is
+//! pure and runs on any thread; [`Learner::add`] folds summaries into one hash map in input
+//! order, so "first seen" and the example text do not depend on the thread count.
+//!
+//! Memory: one map entry per distinct (group, block) of the corpus — about 100 bytes plus the
+//! example (<= 120 bytes) and first document id, plus `4 * num_perm` bytes for long blocks.
+//! A first version; groups could be flushed to disk when a site's documents are contiguous.
+
+use super::{
+    finalize, truncate_example, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,
+    EXAMPLE_BYTES, NO_SIG,
+};
+use crate::blocks::analyze;
+use crate::minhash::MinHasher;
+use std::collections::HashMap;
+
+/// One distinct block of one document, ready to be counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockSummary {
+    pub key: u64,
+    pub words: u32,
+    pub shingles: u32,
+    /// Copies in the document (the block and its in-document repeats).
+    pub occurrences: u64,
+    /// MinHash of long blocks.
+    pub sig: Option<Vec<u32>>,
+    pub example: String,
+}
+
+/// What one document contributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocSummary {
+    pub id: String,
+    pub group: String,
+    pub blocks: Vec<BlockSummary>,
+}
+
+/// Turns documents into [`DocSummary`]s; shared by all threads.
+#[derive(Debug, Clone)]
+pub struct Summarizer {
+    params: HashParams,
+    grouping: Grouping,
+    hasher: MinHasher,
+}
+
+impl Summarizer {
+    pub fn new(params: HashParams, grouping: Grouping) -> Self {
+        Summarizer {
+            hasher: MinHasher::new(params.num_perm, params.blocks.shingler.seed),
+            params,
+            grouping,
+        }
+    }
+
+    /// The signature hasher (same lanes as every database with these parameters).
+    pub fn hasher(&self) -> &MinHasher {
+        &self.hasher
+    }
+
+    /// Summarizes one document. Blocks that repeat an earlier block of the same document
+    /// (exactly, nearly or truncated) are counted as occurrences of that block, not as
+    /// separate blocks, so a document adds at most one to a block's document count.
+    pub fn summarize(&self, id: &str, text: &str, record: Option<&str>) -> DocSummary {
+        let doc = analyze(text, &self.params.blocks);
+        let mut occurrences = vec![1u64; doc.blocks.len()];
+        let mut is_repeat = vec![false; doc.blocks.len()];
+        for r in &doc.repeats {
+            occurrences[r.of] += 1;
+            is_repeat[r.block] = true;
+        }
+        let blocks = doc
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !is_repeat[*i])
+            .map(|(i, b)| BlockSummary {
+                key: b.key,
+                words: b.words as u32,
+                shingles: b.shingles.len() as u32,
+                occurrences: occurrences[i],
+                sig: (!b.shingles.is_empty()).then(|| self.hasher.signature(&b.shingles).0),
+                example: truncate_example(b.span.text(text), EXAMPLE_BYTES),
+            })
+            .collect();
+        DocSummary {
+            id: id.to_string(),
+            group: self.grouping.group_of(record),
+            blocks,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Acc {
+    docs: u64,
+    occurrences: u64,
+    words: u32,
+    shingles: u32,
+    sig: u32,
+    example: String,
+    first_id: String,
+}
+
+/// Accumulates document summaries into a database.
+#[derive(Debug)]
+pub struct Learner {
+    params: HashParams,
+    grouping: Grouping,
+    policy: Policy,
+    group_ids: HashMap<String, u32>,
+    groups: Vec<GroupInfo>,
+    entries: HashMap<(u32, u64), Acc>,
+    sigs: Vec<u32>,
+}
+
+impl Learner {
+    pub fn new(params: HashParams, grouping: Grouping, policy: Policy) -> Self {
+        Learner {
+            params,
+            grouping,
+            policy,
+            group_ids: HashMap::new(),
+            groups: Vec::new(),
+            entries: HashMap::new(),
+            sigs: Vec::new(),
+        }
+    }
+
+    /// Adds one document's summary (call in input order).
+    pub fn add(&mut self, doc: DocSummary) {
+        let next = self.groups.len() as u32;
+        let group = *self.group_ids.entry(doc.group.clone()).or_insert(next);
+        if group == next {
+            self.groups.push(GroupInfo {
+                name: doc.group,
+                docs: 0,
+            });
+        }
+        self.groups[group as usize].docs += 1;
+        // A document may hold the same key twice only through blocks `analyze` did not pair
+        // (it always pairs equal keys), so each key is new to this document here.
+        for b in doc.blocks {
+            let sigs = &mut self.sigs;
+            let acc = self.entries.entry((group, b.key)).or_insert_with(|| {
+                let sig = match &b.sig {
+                    Some(s) => {
+                        let idx = (sigs.len() / s.len().max(1)) as u32;
+                        sigs.extend_from_slice(s);
+                        idx
+                    }
+                    None => NO_SIG,
+                };
+                Acc {
+                    docs: 0,
+                    occurrences: 0,
+                    words: b.words,
+                    shingles: b.shingles,
+                    sig,
+                    example: b.example,
+                    first_id: doc.id.clone(),
+                }
+            });
+            acc.docs += 1;
+            acc.occurrences += b.occurrences;
+        }
+    }
+
+    /// Distinct blocks so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True before any block was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The database: groups sorted by name, entries by (group, key), near clusters computed.
+    pub fn finish(self) -> SignatureDb {
+        let k = self.params.num_perm;
+        let mut order: Vec<u32> = (0..self.groups.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            self.groups[a as usize]
+                .name
+                .cmp(&self.groups[b as usize].name)
+        });
+        let mut new_id = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old as usize] = new as u32;
+        }
+        let groups = order
+            .iter()
+            .map(|&g| self.groups[g as usize].clone())
+            .collect();
+        let mut raw: Vec<((u32, u64), Acc)> = self
+            .entries
+            .into_iter()
+            .map(|((g, key), acc)| ((new_id[g as usize], key), acc))
+            .collect();
+        raw.sort_unstable_by_key(|(k, _)| *k);
+        let mut sigs = Vec::new();
+        let entries = raw
+            .into_iter()
+            .map(|((group, key), acc)| {
+                let sig = if acc.sig == NO_SIG {
+                    NO_SIG
+                } else {
+                    let i = acc.sig as usize * k;
+                    let idx = (sigs.len() / k) as u32;
+                    sigs.extend_from_slice(&self.sigs[i..i + k]);
+                    idx
+                };
+                Entry {
+                    group,
+                    key,
+                    docs: acc.docs,
+                    occurrences: acc.occurrences,
+                    near_docs: acc.docs,
+                    words: acc.words,
+                    shingles: acc.shingles,
+                    sig,
+                    example: acc.example,
+                    first_id: acc.first_id,
+                }
+            })
+            .collect();
+        let mut db = SignatureDb {
+            params: self.params,
+            grouping: self.grouping,
+            policy: self.policy,
+            groups,
+            entries,
+            sigs,
+        };
+        finalize(&mut db);
+        db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::BlockParams;
+
+    fn learn(docs: &[(&str, &str)], grouping: Grouping) -> SignatureDb {
+        let params = HashParams::new(BlockParams::default(), 64);
+        let s = Summarizer::new(params, grouping.clone());
+        let mut l = Learner::new(params, grouping, Policy::default());
+        for (i, (rec, text)) in docs.iter().enumerate() {
+            l.add(s.summarize(&format!("d{i}"), text, Some(rec)));
+        }
+        l.finish()
+    }
+
+    #[test]
+    fn counts_documents_per_group_and_near_duplicates() {
+        let long =
+            "All rights reserved by the Globe and Mail newspaper company in the year 2013 today";
+        let variant =
+            "All rights reserved by the Globe and Mail newspaper company in the year 2013 now";
+        let docs = [
+            (r#"{"site":"a"}"#, format!("Menu\nbody one\nMenu\n{long}")),
+            (r#"{"site":"a"}"#, format!("Menu\nbody two\n{variant}")),
+            (r#"{"site":"b"}"#, "Menu\nother".to_string()),
+        ];
+        let docs: Vec<(&str, &str)> = docs.iter().map(|(r, t)| (*r, t.as_str())).collect();
+        let db = learn(&docs, Grouping::Field("site".into()));
+        assert_eq!(
+            db.groups,
+            [
+                GroupInfo {
+                    name: "a".into(),
+                    docs: 2
+                },
+                GroupInfo {
+                    name: "b".into(),
+                    docs: 1
+                }
+            ]
+        );
+        let menu: Vec<(u32, u64, u64)> = db
+            .entries
+            .iter()
+            .filter(|e| e.example == "Menu")
+            .map(|e| (e.group, e.docs, e.occurrences))
+            .collect();
+        assert_eq!(menu, [(0, 2, 3), (1, 1, 1)]);
+        let long_entries: Vec<(u64, u64)> = db
+            .entries
+            .iter()
+            .filter(|e| e.example.starts_with("All rights"))
+            .map(|e| (e.docs, e.near_docs))
+            .collect();
+        assert_eq!(long_entries, [(1, 2), (1, 2)]);
+        let body = db.entries.iter().find(|e| e.example == "body two").unwrap();
+        assert_eq!((body.first_id.as_str(), body.near_docs), ("d1", 1));
+    }
+}
