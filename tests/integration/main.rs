@@ -2,9 +2,11 @@
 //! Every test runs the real `dupsift` binary on fixtures from this repository or on files it
 //! writes into a temporary directory. Add a module per new area here.
 
+mod dedup;
 mod determinism;
 mod encodings;
 mod fuzz_corpus;
 mod input_errors;
 mod scan;
+mod sigdb;
 mod util;

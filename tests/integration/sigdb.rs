@@ -1,5 +1,4 @@
 //! End-to-end tests of `learn`, `clean`, `inspect` and `merge` through the binary.
-//! (Kept in their own file until the shared `tests/integration/main.rs` exists.)
 
 use assert_cmd::Command;
 use std::collections::HashMap;
