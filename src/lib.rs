@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod cluster;
 pub mod corpus;
 pub mod error;
+pub mod eval;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;

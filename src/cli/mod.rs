@@ -5,6 +5,7 @@
 //! record, unusable database). A closed stdout pipe (`dupsift scan x | head`) exits 0 quietly.
 
 mod common;
+mod eval;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Scan(scan::Args),
+    Eval(eval::Args),
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
