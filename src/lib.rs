@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod corpus;
 pub mod dedup;
 pub mod error;
+pub mod eval;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;

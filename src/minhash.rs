@@ -4,15 +4,14 @@
 //! Each lane `i` maps a shingle hash `x` to `fmix(x_lo32 ^ c_i) * m_i` (a bijection on u32:
 //! xor, odd multiply, xor-shift, odd multiply), so with random-looking shingle hashes every lane
 //! is an unbiased estimator of Jaccard similarity. 32-bit lanes vectorize on every x86-64 (and
-//! aarch64) CPU; the kernel is compiled three times (baseline, AVX2, AVX-512) and picked at run
-//! time, so one portable binary runs at the machine's best. Lanes are processed in blocks of 16
-//! over all shingles, which keeps the block's minima in registers.
+//! aarch64) CPU; the update kernel exists as portable code and as AVX2 and AVX-512 intrinsics
+//! ([`Kernel`]) and is picked at run time, so one portable binary runs at the machine's best.
 
+mod kernel;
+
+pub use kernel::Kernel;
+use kernel::BLOCK;
 use serde::{Deserialize, Serialize};
-
-/// Lanes per kernel block; K is padded up to a multiple of this internally.
-const BLOCK: usize = 16;
-const SECOND_MULT: u32 = 0x2c1b_3c6d;
 
 /// K hash functions derived from one seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +62,24 @@ impl MinHasher {
 
     /// Writes the signature of `shingles` into `out` (length K), for flat signature arrays.
     pub fn sign_into(&self, shingles: &[u64], out: &mut [u32]) {
+        self.sign_into_with(Kernel::detect(), shingles, out)
+    }
+
+    /// [`MinHasher::sign_into`] on a chosen kernel (benchmarks compare them; every kernel
+    /// gives the same signature).
+    ///
+    /// # Panics
+    /// When `out.len() != K` or the CPU cannot run `kernel` (see [`Kernel::is_available`]).
+    pub fn sign_into_with(&self, kernel: Kernel, shingles: &[u64], out: &mut [u32]) {
         assert_eq!(out.len(), self.num_perm, "signature buffer length");
         let mut acc = [u32::MAX; 1024];
         let padded = self.xors.len();
         if padded <= acc.len() {
-            update(&mut acc[..padded], &self.xors, &self.mults, shingles);
+            kernel.update(&mut acc[..padded], &self.xors, &self.mults, shingles);
             out.copy_from_slice(&acc[..self.num_perm]);
         } else {
             let mut big = vec![u32::MAX; padded];
-            update(&mut big, &self.xors, &self.mults, shingles);
+            kernel.update(&mut big, &self.xors, &self.mults, shingles);
             out.copy_from_slice(&big[..self.num_perm]);
         }
     }
@@ -127,54 +135,10 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn update(acc: &mut [u32], xors: &[u32], mults: &[u32], shingles: &[u64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { update_avx512(acc, xors, mults, shingles) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { update_avx2(acc, xors, mults, shingles) };
-        }
-    }
-    update_portable(acc, xors, mults, shingles)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn update_avx512(acc: &mut [u32], xors: &[u32], mults: &[u32], shingles: &[u64]) {
-    update_portable(acc, xors, mults, shingles)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn update_avx2(acc: &mut [u32], xors: &[u32], mults: &[u32], shingles: &[u64]) {
-    update_portable(acc, xors, mults, shingles)
-}
-
-/// The kernel; `#[inline(always)]` so each `target_feature` wrapper gets its own vector code.
-#[inline(always)]
-fn update_portable(acc: &mut [u32], xors: &[u32], mults: &[u32], shingles: &[u64]) {
-    for ((a, x), m) in acc
-        .chunks_exact_mut(BLOCK)
-        .zip(xors.chunks_exact(BLOCK))
-        .zip(mults.chunks_exact(BLOCK))
-    {
-        let x: [u32; BLOCK] = x.try_into().expect("block");
-        let m: [u32; BLOCK] = m.try_into().expect("block");
-        let mut mins: [u32; BLOCK] = (&*a).try_into().expect("block");
-        for &h in shingles {
-            let v = h as u32;
-            for l in 0..BLOCK {
-                let mut y = (v ^ x[l]).wrapping_mul(m[l]);
-                y = (y ^ (y >> 15)).wrapping_mul(SECOND_MULT);
-                mins[l] = mins[l].min(y);
-            }
-        }
-        a.copy_from_slice(&mins);
-    }
+/// Name of the kernel [`MinHasher::sign_into`] runs on this CPU (`avx512`, `avx2` or
+/// `portable`), so benchmark figures can say which code they measured.
+pub fn kernel_name() -> &'static str {
+    Kernel::detect().name()
 }
 
 #[cfg(test)]
@@ -207,7 +171,26 @@ mod tests {
             .map(|i| crate::shingle::fmix64(i + 1))
             .collect();
         let mut portable = vec![u32::MAX; 128];
-        update_portable(&mut portable, &h.xors, &h.mults, &shingles);
+        kernel::update_portable(&mut portable, &h.xors, &h.mults, &shingles);
         assert_eq!(h.signature(&shingles).0, portable);
+    }
+
+    #[test]
+    fn every_kernel_equals_portable_for_every_k() {
+        let shingles: Vec<u64> = (0..300u64)
+            .map(|i| crate::shingle::fmix64(i * 7 + 3))
+            .collect();
+        for k in [1, 16, 17, 100, 128, 144, 256, 300, 1100] {
+            let h = MinHasher::new(k, 11);
+            let mut want = vec![0; k];
+            h.sign_into_with(Kernel::Portable, &shingles, &mut want);
+            assert!(!is_empty(&want));
+            for kernel in Kernel::available() {
+                let mut got = vec![0; k];
+                h.sign_into_with(kernel, &shingles, &mut got);
+                assert_eq!(got, want, "kernel {} at K = {k}", kernel.name());
+            }
+        }
+        assert!(Kernel::available().contains(&Kernel::detect()));
     }
 }

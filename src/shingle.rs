@@ -9,7 +9,10 @@
 //! [`crate::minhash::Signature::is_empty`]). This is the definition make_corpus.py uses for its
 //! exact Jaccard, so dupsift's numbers are comparable with the labels.
 
+mod words;
+
 use serde::{Deserialize, Serialize};
+use words::lower_split_word_hashes;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Word or character n-grams.
@@ -183,63 +186,6 @@ fn char_ngrams(text: &str, n: usize, seed: u64, out: &mut Vec<u64>) {
             &text.as_bytes()[bounds[i]..bounds[i + n]],
             seed,
         ));
-    }
-}
-
-/// Python's `str.isspace()` for ASCII: also the four information separators 0x1c..=0x1f.
-#[inline]
-fn is_ascii_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)
-}
-
-/// Hashes of the words of `text.lower().split()`, appended to `out`.
-fn lower_split_word_hashes(text: &str, seed: u64, out: &mut Vec<u64>) {
-    let bytes = text.as_bytes();
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip white space.
-        let b = bytes[i];
-        if b < 0x80 {
-            if is_ascii_space(b) {
-                i += 1;
-                continue;
-            }
-        } else {
-            let c = text[i..].chars().next().expect("char boundary");
-            if c.is_whitespace() {
-                i += c.len_utf8();
-                continue;
-            }
-        }
-        // A word: up to the next white space.
-        let start = i;
-        let mut ascii = true;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b < 0x80 {
-                if is_ascii_space(b) {
-                    break;
-                }
-                i += 1;
-            } else {
-                let c = text[i..].chars().next().expect("char boundary");
-                if c.is_whitespace() {
-                    break;
-                }
-                ascii = false;
-                i += c.len_utf8();
-            }
-        }
-        let word = &bytes[start..i];
-        if ascii {
-            buf.clear();
-            buf.extend(word.iter().map(u8::to_ascii_lowercase));
-            out.push(xxh3_64_with_seed(&buf, seed));
-        } else {
-            let lower = text[start..i].to_lowercase();
-            out.push(xxh3_64_with_seed(lower.as_bytes(), seed));
-        }
     }
 }
 

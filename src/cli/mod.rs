@@ -7,6 +7,7 @@
 mod clean;
 mod common;
 mod dedup;
+mod eval;
 mod inspect;
 mod learn;
 mod merge;
@@ -40,6 +41,7 @@ enum Command {
     Clean(clean::Args),
     Inspect(inspect::Args),
     Merge(merge::Args),
+    Eval(eval::Args),
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -52,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Clean(args) => clean::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ mod jsonl;
 mod source;
 
 pub use jsonl::{replace_text_field, JsonFields};
+pub(crate) use source::open_decoded;
 pub use source::{decode, CorpusReader, Format, Source};
 
 use crate::error::{Error, Result};
