@@ -205,7 +205,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<SignatureDb> {
 /// Structural checks that keep later indexing from panicking on a well-formed but wrong body.
 fn validate(db: &SignatureDb) -> std::result::Result<(), String> {
     let k = db.params.num_perm;
-    if db.sigs.len() % k != 0 {
+    if !db.sigs.len().is_multiple_of(k) {
         return Err("signature array is not a whole number of signatures".into());
     }
     let nsig = db.sigs.len() / k;

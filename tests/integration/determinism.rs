@@ -56,7 +56,7 @@ fn a_multi_batch_corpus_gives_the_same_report_on_one_and_four_threads() {
                 .map(|_| words[(next(&mut state) % words.len() as u64) as usize].as_str())
                 .collect();
             lines.push(line.join(" "));
-            if next(&mut state) % 3 == 0 {
+            if next(&mut state).is_multiple_of(3) {
                 lines.push(chrome[(next(&mut state) % chrome.len() as u64) as usize].clone());
             }
         }
