@@ -20,7 +20,7 @@ impl JsonFields {
         let found = FieldSeed(fields)
             .deserialize(&mut de)
             .and_then(|v| de.end().map(|_| v))
-            .map_err(|e| format!("malformed JSON: {e}"))?;
+            .map_err(|e| malformed(&e))?;
         let text = match found.text {
             None => return Err(format!("record has no \"{}\" field", fields.text)),
             Some(serde_json::Value::String(s)) => s,
@@ -46,6 +46,18 @@ impl JsonFields {
         };
         Ok(JsonFields { text, id })
     }
+}
+
+/// serde_json ends its messages with "at line 1 column N"; a JSONL record is one line and the
+/// message already names the file's line, so only the column is kept, before the reason.
+fn malformed(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    if e.line() == 0 {
+        return format!("malformed JSON: {full}");
+    }
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let reason = full.strip_suffix(&suffix).unwrap_or(&full);
+    format!("malformed JSON at column {}: {reason}", e.column())
 }
 
 fn kind(v: &serde_json::Value) -> &'static str {
@@ -159,9 +171,10 @@ mod tests {
         assert!(JsonFields::parse(r#"{"text":5}"#, &f)
             .unwrap_err()
             .contains("a number"));
-        assert!(JsonFields::parse(r#"{"text":"a"} x"#, &f)
-            .unwrap_err()
-            .contains("malformed"));
+        assert_eq!(
+            JsonFields::parse(r#"{"text":"a"} x"#, &f).unwrap_err(),
+            "malformed JSON at column 14: trailing characters"
+        );
         assert!(JsonFields::parse(r#"[1]"#, &f).is_err());
     }
 

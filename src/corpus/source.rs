@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
 
 /// How a file's content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +239,10 @@ impl CorpusReader {
                     cur.line += 1;
                     while matches!(buf.last(), Some(b'\n' | b'\r')) {
                         buf.pop();
+                    }
+                    // Editors on Windows start files with a byte-order mark; it is not JSON.
+                    if cur.line == 1 && buf.starts_with(UTF8_BOM) {
+                        buf.drain(..UTF8_BOM.len());
                     }
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue;

@@ -75,13 +75,34 @@ fn malformed_json_line() {
         "bad.jsonl",
         format!("{GOOD}\n{{\"id\":\"x\",\"text\":\"unclosed\n{GOOD2}\n").as_bytes(),
     );
-    assert_bad_record(&c.path, 2, "malformed JSON: ", 2);
+    assert_bad_record(
+        &c.path,
+        2,
+        "malformed JSON at column 26: EOF while parsing a string",
+        2,
+    );
     // The good records around it still make the report.
     let ok = run_ok(&mut scan_skip_bad(&c.path));
     assert_eq!(
         json_lines(&ok.stdout)[0]["ids"],
         serde_json::json!(["a", "b"])
     );
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_record_is_ignored() {
+    let c = file("bom.jsonl", format!("\u{feff}{GOOD}\n{GOOD2}\n").as_bytes());
+    let ok = run_ok(&mut scan(&c.path));
+    assert_eq!(
+        json_lines(&ok.stdout)[0]["ids"],
+        serde_json::json!(["a", "b"])
+    );
+    // Only there: elsewhere it is still bad JSON.
+    let c = file(
+        "bom2.jsonl",
+        format!("{GOOD}\n\u{feff}{GOOD2}\n").as_bytes(),
+    );
+    assert_bad_record(&c.path, 2, "malformed JSON at column 1: ", 1);
 }
 
 #[test]
@@ -103,7 +124,12 @@ fn record_with_non_string_text() {
     let c = file("object.jsonl", b"{\"text\":{\"t\":\"x\"}}\n");
     assert_bad_record(&c.path, 1, "field \"text\" is an object, not a string", 0);
     let c = file("array.jsonl", b"[\"text\"]\n");
-    assert_bad_record(&c.path, 1, "malformed JSON: ", 0);
+    assert_bad_record(
+        &c.path,
+        1,
+        "malformed JSON at column 0: invalid type: sequence, expected a JSON object",
+        0,
+    );
 }
 
 #[test]
@@ -121,7 +147,12 @@ fn lone_surrogate_escape_in_a_json_string() {
         "surrogate.jsonl",
         format!("{GOOD}\n{{\"text\":\"a\\ud800b\"}}\n").as_bytes(),
     );
-    assert_bad_record(&c.path, 2, "malformed JSON: ", 1);
+    assert_bad_record(
+        &c.path,
+        2,
+        "malformed JSON at column 17: unexpected end of hex escape",
+        1,
+    );
 }
 
 #[test]
@@ -200,33 +231,34 @@ fn empty_files_and_empty_documents_are_fine() {
 fn a_100_mb_single_line_is_read_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("huge.jsonl");
-    // Two records whose text is the same single 100 MB line: the report is that one line,
-    // shared by two documents.
-    let mut text = String::with_capacity((100 << 20) + 16);
-    let mut i = 0u64;
-    while text.len() < 100 << 20 {
-        text.push_str(&format!("word{} ", i % 100_003));
-        i += 1;
-    }
-    let text = text.trim_end();
-    let mut bytes = Vec::with_capacity(2 * text.len() + 64);
-    for id in ["huge", "again"] {
+    // One JSONL line of 100 MB: a record whose text is a short line shared with a second,
+    // small record, then one 100 MB block. The shared line in the report proves the huge
+    // record was read, parsed and segmented whole.
+    let chunk: String = (0..1000).map(|i| format!("w{i} ")).collect();
+    let block = chunk.repeat((100 << 20) / chunk.len() + 1);
+    let mut bytes = Vec::with_capacity(block.len() + 256);
+    for (id, text) in [
+        ("huge", format!("Shared line\n{block}")),
+        ("small", "Shared line\nsmall".to_string()),
+    ] {
         serde_json::to_writer(&mut bytes, &serde_json::json!({"id": id, "text": text}))
             .expect("json");
         bytes.push(b'\n');
     }
+    drop(block);
+    assert!(bytes.len() > 100 << 20);
     std::fs::write(&path, &bytes).expect("write");
     drop(bytes);
     let ok = run_ok(&mut scan(&path));
     assert!(
-        ok.stderr.contains("2 documents read, 0 skipped"),
+        ok.stderr
+            .contains("2 documents read, 0 skipped; 1 repeated blocks"),
         "{}",
         ok.stderr
     );
     let v = json_lines(&ok.stdout);
-    assert_eq!(v.len(), 1);
-    assert_eq!(v[0]["docs"], 2);
-    assert_eq!(v[0]["text"].as_str(), Some(text));
+    assert_eq!(v[0]["text"], "Shared line");
+    assert_eq!(v[0]["ids"], serde_json::json!(["huge", "small"]));
 }
 
 /// `fixture` cut to `keep` of its length, in a temporary file named like it.

@@ -194,3 +194,19 @@ fn top_limits_rows_and_min_docs_filters_across_rows() {
         "within rows do not depend on --min-docs"
     );
 }
+
+#[test]
+fn readme_example_is_the_real_output() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = "```text\n$ cargo run --release -- scan fixtures/site\n";
+    let at = readme.find(start).expect("README shows the scan example") + start.len();
+    let block = &readme[at..at + readme[at..].find("```").expect("closing fence")];
+    let (table, summary) = block
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("table and summary line");
+    let out = run_ok(dupsift().args(["scan"]).arg(fixture("site")));
+    crate::util::assert_same_text("README example", &format!("{table}\n"), &out.stdout);
+    assert_eq!(out.stderr.trim_end(), summary);
+}
