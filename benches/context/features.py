@@ -316,6 +316,7 @@ def _prep(p: dict, site: str, labels: list[int]) -> dict:
     return {
         "id": p["id"], "site": site, "blocks": blocks, "keys": [block_key(b) for b in blocks],
         "label_content": list(labels), "gold": p.get("gold_main"),
+        "comments": p.get("gold_comments"),
     }
 
 
