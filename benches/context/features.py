@@ -208,7 +208,16 @@ POS_FEATURES = ["n_blocks", "idx", "rel_pos", "rel_pos_words", "page_words",
                 "longest_dist", "longest_rel_dist", "longest_words"]
 
 
-def feature_names() -> list[str]:
+# Features whose scale depends on page length or site size (absolute counts / indices). The
+# "portable" feature set leaves them out (their relative versions stay) -- a transfer test.
+ABSOLUTE_FEATURES = ["n_blocks", "idx", "page_words", "kept_words_before", "kept_words_after",
+                     "site_pages", "site_count", "longest_dist", "longest_words", "run_dist"]
+
+
+def feature_names(kind: str = "all") -> list[str]:
+    if kind == "portable":
+        return [n for n in feature_names("all") if n not in ABSOLUTE_FEATURES]
+    assert kind == "all", kind
     names = list(TEXT_FEATURES) + list(REP_FEATURES) + list(POS_FEATURES)
     for o in NEIGH_OFFSETS:
         for f in NEIGH_FEATURES:

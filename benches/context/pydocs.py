@@ -40,8 +40,8 @@ def main() -> None:
     pages = F.load_pydocs()
     train_pages = [p for p in pages if p["split"] == "training"]
     rows, y, pidx, bidx = F.featurize(pages, train_pages)
-    names = F.feature_names()
-    assert names == model["features"], "feature list changed since model.json"
+    names = model["features"]
+    assert set(names) <= set(F.feature_names()), "feature list changed since model.json"
     X = T.matrix(rows, names)
     y, pidx = np.array(y), np.array(pidx)
     words = X[:, names.index("words")]
@@ -113,7 +113,8 @@ def main() -> None:
     for s in top:
         print(f"  {s[0][:40]!r:<44} {s[1]:>4} {s[2]:>4} {s[3]:>4} {s[4]:>4}")
     # short (<= 3 words) repeated content overall
-    short = te_mask & (y == 0) & (words <= 3) & (X[:, names.index("site_count")] >= 2)
+    site_count = np.array([r["site_count"] for r in rows])
+    short = te_mask & (y == 0) & (words <= 3) & (site_count >= 2)
     res["short_repeated_content"] = {
         "blocks": int(short.sum()),
         "removed_baseline": int((short & rem_base).sum()),
@@ -121,7 +122,8 @@ def main() -> None:
         "removed_pydocs_model": int((short & rem_pm).sum())}
     print("short (<=3 words) content blocks on >=2 training pages:", res["short_repeated_content"])
     res["seconds"] = time.time() - t0
-    with open(os.path.join(args.out, "results_pydocs.json"), "w") as f:
+    tag = model.get("feature_set", "all")
+    with open(os.path.join(args.out, f"results_pydocs_{tag}.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(f"total {time.time() - t0:.0f}s")
 

@@ -289,6 +289,7 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one hyper-parameter setting only")
+    ap.add_argument("--features", default="all", choices=["all", "portable"])
     ap.add_argument("--no-stack", action="store_true", help="skip the stage-2 experiment")
     args = ap.parse_args()
     t0 = time.time()
@@ -296,7 +297,7 @@ def main() -> None:
     pages = F.load_dragnet()
     train_pages = [p for p in pages if p["split"] == "training"]
     rows, y, pidx, bidx = F.featurize(pages, train_pages)
-    names = F.feature_names()
+    names = F.feature_names(args.features)
     X = matrix(rows, names)
     y = np.array(y)
     pidx = np.array(pidx)
@@ -469,7 +470,7 @@ def main() -> None:
     assert diff < 1e-9, diff
     model = {
         "format": "dupsift-context-gbdt", "format_version": 1,
-        "feature_version": F.FEATURE_VERSION,
+        "feature_version": F.FEATURE_VERSION, "feature_set": args.features,
         "features": names,
         "label": "p = P(block is boilerplate); remove when smoothed p >= threshold",
         "threshold": thr, "smoothing_alpha": alpha, "run_penalty": pen,
