@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Joint-training experiment (issue 6): one model fitted on dragnet training pages (minus the
+comment-in-gold pages) + python-docs training pages, scored on both test sets. Does a single
+shipped model cover news/blog pages and a documentation site?
+
+Reads third-party data from /work/shared/corpora (never copied into the repo).
+
+    nice -n 10 /tmp/ctxenv/bin/python benches/context/joint.py [--features all|portable]
+
+Fixed hyper-parameters = the ones train.py chose (lr 0.05, depth 6, 31 leaves, 200 trees,
+sqrt(words) weights); decision = p >= 0.675 then best run (penalty 4), as in model.json, and
+plain p >= 0.5. No selection on test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import features as F  # noqa: E402
+import train as T  # noqa: E402
+
+PARAMS = {"num_trees": 200, "learning_rate": 0.05, "max_depth": 6, "num_leaves": 31,
+          "min_data_in_leaf": 40, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+          "bagging_freq": 1, "lambda_l2": 1.0, "weight": "sqrt_words"}
+
+
+def corpus(pages, names):
+    train_pages = [p for p in pages if p["split"] == "training"]
+    rows, y, pidx, _ = F.featurize(pages, train_pages)
+    return T.matrix(rows, names), np.array(y), np.array(pidx)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--features", default="all", choices=["all", "portable"])
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    args = ap.parse_args()
+    t0 = time.time()
+    names = F.feature_names(args.features)
+    wi = names.index("words")
+    dn = F.load_dragnet()
+    py = F.load_pydocs()
+    Xd, yd, pd_ = corpus(dn, names)
+    Xp, yp, pp = corpus(py, names)
+    noisy = np.array([len((p["gold"] or "").split()) > T.NOISY_GOLD_WORDS for p in dn])
+    d_tr = np.array([dn[i]["split"] == "training" for i in pd_]) & ~noisy[pd_]
+    p_tr = np.array([py[i]["split"] == "training" for i in pp])
+    d_te = np.array([dn[i]["split"] == "test" for i in pd_])
+    p_te = ~p_tr
+    site_train = Counter(p["site"] for p in dn if p["split"] == "training")
+    te3 = [i for i, p in enumerate(dn) if p["split"] == "test" and site_train[p["site"]] >= 3]
+    te3c = [i for i in te3 if not noisy[i]]
+    py_te = [i for i, p in enumerate(py) if p["split"] == "test"]
+    res: dict = {"features": args.features, "params": PARAMS}
+    for train_on in ("dragnet", "dragnet+pydocs"):
+        if train_on == "dragnet":
+            Xtr, ytr = Xd[d_tr], yd[d_tr]
+        else:
+            Xtr = np.vstack([Xd[d_tr], Xp[p_tr]])
+            ytr = np.concatenate([yd[d_tr], yp[p_tr]])
+        bst = T.fit(Xtr, ytr, PARAMS, Xtr[:, wi])
+        for cname, pages, X, pidx, te, sets in (
+                ("dragnet", dn, Xd, pd_, d_te, (("test_sites3", te3),
+                                                ("test_sites3_cleangold", te3c))),
+                ("pydocs", py, Xp, pp, p_te, (("test", py_te),))):
+            prob = T.split_pages(bst.predict(X[te]), pidx[te])
+            wp = T.split_pages(X[:, wi], pidx)
+            for dname, thr, pen in (("p>=0.5", 0.5, None), ("p>=0.675+run4", 0.675, 4.0)):
+                rem = T.decide(prob, wp, thr, 0.0, pen)
+                for sname, ids in sets:
+                    m = T.evaluate(pages, rem, ids)
+                    res[f"{train_on}/{cname}/{sname}/{dname}"] = m
+                    print(T.fmt(f"train {train_on} -> {cname} {sname} {dname}", m), flush=True)
+    res["seconds"] = time.time() - t0
+    with open(os.path.join(args.out, f"results_joint_{args.features}.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"total {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
