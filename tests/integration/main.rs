@@ -5,6 +5,7 @@
 mod dedup;
 mod determinism;
 mod encodings;
+mod eval;
 mod fuzz_corpus;
 mod input_errors;
 mod scan;
