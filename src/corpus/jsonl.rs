@@ -1,13 +1,15 @@
 //! JSONL records: find the text and id fields by name without building a tree of the whole
 //! record, and write a record back with only its text replaced.
 
+mod fast;
+
 use super::FieldNames;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 
 /// The two fields dupsift needs from a record.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct JsonFields {
     pub text: String,
     pub id: Option<String>,
@@ -15,7 +17,18 @@ pub struct JsonFields {
 
 impl JsonFields {
     /// Parses one JSON line; the error is a reason for a message that names file and line.
+    ///
+    /// A hand-checked scanner ([`fast`]) takes the common records; whatever it is not sure
+    /// about goes through serde_json, which gives the same fields or the error message.
     pub fn parse(line: &str, fields: &FieldNames) -> Result<JsonFields, String> {
+        match fast::parse(line, fields) {
+            Some(found) => Ok(found),
+            None => Self::parse_serde(line, fields),
+        }
+    }
+
+    /// The reference parser: serde_json with a field visitor.
+    fn parse_serde(line: &str, fields: &FieldNames) -> Result<JsonFields, String> {
         let mut de = serde_json::Deserializer::from_str(line);
         let found = FieldSeed(fields)
             .deserialize(&mut de)

@@ -11,7 +11,7 @@ mod source;
 
 pub use jsonl::{replace_text_field, JsonFields};
 pub(crate) use source::open_decoded;
-pub use source::{decode, CorpusReader, Format, Source};
+pub use source::{decode, CorpusReader, Format, RecordRef, Source};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

@@ -67,15 +67,22 @@ impl Signer {
 
     /// The signature of one document.
     pub fn sign(&self, doc: &Document) -> DocSig {
-        let mut toks = Vec::new();
-        tokens(&self.tokenizer, &doc.text, &mut toks);
-        let key = exact_key(&toks);
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.sign_with(doc, &mut s),
+            Err(_) => self.sign_with(doc, &mut Scratch::default()),
+        })
+    }
+
+    fn sign_with(&self, doc: &Document, s: &mut Scratch) -> DocSig {
+        let Scratch { words, toks, set } = s;
+        tokens_with(&self.tokenizer, &doc.text, words, toks);
+        let key = exact_key(toks);
         if let Some(f) = &self.filter {
             let group = f.group(group_of(doc, self.group_field.as_deref()));
             toks.retain(|&t| !f.removes(group, t));
         }
-        let mut set = Vec::with_capacity(toks.len());
-        ngrams(&toks, self.ngram, &mut set);
+        set.clear();
+        ngrams(toks, self.ngram, set);
         // MinHash ignores repeats, so the set is only sorted when it is stored: that sort
         // was 9 % of a whole run on the man pages.
         if self.keep_sets {
@@ -83,16 +90,29 @@ impl Signer {
             set.dedup();
         }
         let mut lanes = vec![0; self.hasher.num_perm()];
-        self.hasher.sign_into(&set, &mut lanes);
+        self.hasher.sign_into(set, &mut lanes);
         DocSig {
             id: doc.id.clone(),
             lanes,
             shingles: set.len().min(u32::MAX as usize) as u32,
             text_len: doc.text.len().min(u32::MAX as usize) as u32,
             exact_key: key,
-            set: self.keep_sets.then_some(set),
+            set: self.keep_sets.then(|| set.clone()),
         }
     }
+}
+
+/// Per-thread token and shingle buffers, reused across documents: growing fresh vectors for
+/// every document was a visible share of a run in `perf` (malloc, realloc, copies).
+#[derive(Default)]
+struct Scratch {
+    words: Vec<u64>,
+    toks: Vec<u64>,
+    set: Vec<u64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// The word tokenizer: one well-mixed hash per word of `text.lower().split()`.
@@ -106,9 +126,13 @@ pub fn tokenizer(seed: u64) -> Shingler {
 
 /// Appends the token hashes of `text` to `out` (cleared first).
 pub fn tokens(tokenizer: &Shingler, text: &str, out: &mut Vec<u64>) {
+    tokens_with(tokenizer, text, &mut Vec::new(), out);
+}
+
+/// [`tokens`] with a caller's buffer for the word hashes.
+pub fn tokens_with(tokenizer: &Shingler, text: &str, words: &mut Vec<u64>, out: &mut Vec<u64>) {
     out.clear();
-    let mut words = Vec::new();
-    tokenizer.lower_split(text, &mut words, out);
+    tokenizer.lower_split(text, words, out);
 }
 
 /// Order-dependent hash of a token sequence: equal for texts that differ only in case and

@@ -22,25 +22,28 @@ pub fn write_kept(
 ) -> Result<u64> {
     let mut doc: u32 = 0;
     let mut written = 0;
-    for item in corpus::open(inputs)? {
+    let mut reader = corpus::open(inputs)?;
+    // Records are lent by the reader and copied straight into the output buffer: no
+    // allocation per record, no JSON parsing (a JSONL line is written as it was read).
+    while let Some(item) = reader.next_ref() {
         let raw = match item {
             Ok(raw) => raw,
             Err(e) if skip_bad && e.is_skippable() => continue,
             Err(e) => return Err(e),
         };
-        if !skipped.is_empty() && skipped.contains(&raw.origin.label()) {
+        if !skipped.is_empty() && skipped.contains(&raw.origin().label()) {
             continue;
         }
         if doc as usize >= clustering.len() {
-            return Err(changed(&raw.origin.label()));
+            return Err(changed(&raw.origin().label()));
         }
         if clustering.is_kept(doc) {
             if raw.text_file_id.is_some() {
-                let d = raw.parse(fields)?;
+                let d = raw.to_owned().parse(fields)?;
                 let line = serde_json::json!({ "id": d.id, "text": d.text }).to_string();
                 out.write_all(line.as_bytes())?;
             } else {
-                out.write_all(&raw.bytes)?;
+                out.write_all(raw.bytes)?;
             }
             out.write_all(b"\n")?;
             written += 1;
