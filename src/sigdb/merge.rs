@@ -133,6 +133,12 @@ mod tests {
     }
 
     proptest! {
+        // Fixed seed and no regression files: deterministic runs, fixed top-level layout.
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_0e46),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn merging_shards_equals_learning_the_union(
             docs in prop::collection::vec((0u8..3, prop::collection::vec(0u8..8, 0..6)), 0..12),

@@ -442,7 +442,14 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4000))]
+        // No regression files: the project's top level holds only its fixed layout, and a
+        // fixed seed makes every run see the same cases anyway.
+        #![proptest_config(ProptestConfig {
+            cases: 4000,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_0a50),
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn fast_path_never_disagrees_with_serde(pieces in prop::collection::vec(piece(), 0..24)) {
             let line: String = pieces.concat();
