@@ -200,6 +200,7 @@ def main():
         train = [r for r in recs if r["split"] == "training"]
         test = [r for r in recs if r["split"] == "test"]
         configs = [("default", []), ("min3", ["--min-docs", "3"]), ("min4", ["--min-docs", "4"])]
+        configs += [(f"repeat-words {w}", ["--min-repeat-words", str(w)]) for w in (0, 2, 4)]
         evaluate("dragnet", train, test, "block_label_derived", "gold_main", "domain", configs, args)
     else:
         with lzma.open(f"{SHARED}/debian-docs/python-docs.jsonl.xz", "rt") as f:
@@ -216,6 +217,8 @@ def main():
             ("frac", ["--min-fraction", "0.5"]),
             ("frac+short", ["--min-fraction", "0.5", "--short-words", "3", "--short-min-fraction", "0.9"]),
         ]
+        short = ["--short-words", "3", "--short-min-fraction", "0.9"]
+        configs += [(f"short, repeat-words {w}", short + ["--min-repeat-words", str(w)]) for w in (0, 2, 4)]
         evaluate("python-docs", train, test, "block_label", None, "_site", configs, args)
 
 

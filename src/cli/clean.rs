@@ -41,6 +41,10 @@ pub struct Args {
     /// database's near threshold).
     #[arg(long, value_name = "J")]
     threshold: Option<f64>,
+    /// Exact in-document repeats of blocks with fewer words ("Note", "See also") are kept
+    /// unless the database marks them boilerplate (0 = remove every repeat).
+    #[arg(long, default_value_t = dupsift::clean::DEFAULT_MIN_REPEAT_WORDS, value_name = "WORDS")]
+    min_repeat_words: usize,
     /// Override the database's policy (see `dupsift learn --help`).
     #[arg(long, value_name = "N")]
     min_docs: Option<u64>,
@@ -97,6 +101,7 @@ pub fn run(args: Args) -> Result<()> {
             Cleaner::with_db(Matcher::new(db, policy).with_threshold(threshold))
         }
     };
+    let cleaner = cleaner.with_min_repeat_words(args.min_repeat_words);
     let mut out = AtomicFile::create(&args.output)?;
     let mut report = args.report.as_deref().map(AtomicFile::create).transpose()?;
     let stats = clean_corpus(

@@ -9,32 +9,46 @@
 //! A first version; groups could be flushed to disk when a site's documents are contiguous.
 
 use super::{
-    finalize, truncate_example, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,
+    finalize, truncate_str, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,
     EXAMPLE_BYTES, NO_SIG,
 };
 use crate::blocks::analyze;
+use crate::fasthash::KeyMap;
 use crate::minhash::MinHasher;
 use std::collections::HashMap;
 
 /// One distinct block of one document, ready to be counted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlockSummary {
     pub key: u64,
     pub words: u32,
     pub shingles: u32,
     /// Copies in the document (the block and its in-document repeats).
     pub occurrences: u64,
-    /// MinHash of long blocks.
-    pub sig: Option<Vec<u32>>,
-    pub example: String,
+    /// Index of its MinHash in [`DocSummary::sigs`] (in units of `num_perm`), or [`NO_SIG`]
+    /// for short blocks.
+    pub sig: u32,
+    /// Its example text: `DocSummary::examples[example.0..example.1]`.
+    pub example: (u32, u32),
 }
 
-/// What one document contributes.
+/// What one document contributes. Signatures and examples are flat buffers rather than a
+/// `Vec` and a `String` per block: per-block allocations were ~25 % of `learn` (malloc/free
+/// in `perf record` on the man pages).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocSummary {
     pub id: String,
     pub group: String,
     pub blocks: Vec<BlockSummary>,
+    pub sigs: Vec<u32>,
+    pub examples: String,
+}
+
+impl DocSummary {
+    /// The example text of `block`.
+    pub fn example(&self, block: &BlockSummary) -> &str {
+        &self.examples[block.example.0 as usize..block.example.1 as usize]
+    }
 }
 
 /// Turns documents into [`DocSummary`]s; shared by all threads.
@@ -70,28 +84,45 @@ impl Summarizer {
             occurrences[r.of] += 1;
             is_repeat[r.block] = true;
         }
-        let blocks = doc
-            .blocks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !is_repeat[*i])
-            .map(|(i, b)| BlockSummary {
+        let k = self.params.num_perm;
+        let mut sigs = Vec::new();
+        let mut examples = String::new();
+        let mut blocks = Vec::with_capacity(doc.blocks.len() - doc.repeats.len());
+        for (i, b) in doc.blocks.iter().enumerate() {
+            if is_repeat[i] {
+                continue;
+            }
+            let sig = if b.shingles.is_empty() {
+                NO_SIG
+            } else {
+                let at = sigs.len();
+                sigs.resize(at + k, 0);
+                self.hasher.sign_into(&b.shingles, &mut sigs[at..]);
+                (at / k) as u32
+            };
+            let start = examples.len() as u32;
+            examples.push_str(truncate_str(b.span.text(text), EXAMPLE_BYTES));
+            blocks.push(BlockSummary {
                 key: b.key,
                 words: b.words as u32,
                 shingles: b.shingles.len() as u32,
                 occurrences: occurrences[i],
-                sig: (!b.shingles.is_empty()).then(|| self.hasher.signature(&b.shingles).0),
-                example: truncate_example(b.span.text(text), EXAMPLE_BYTES),
-            })
-            .collect();
+                sig,
+                example: (start, examples.len() as u32),
+            });
+        }
         DocSummary {
             id: id.to_string(),
             group: self.grouping.group_of(record),
             blocks,
+            sigs,
+            examples,
         }
     }
 }
 
+/// Counts of one entry while learning; its example is a range of [`Learner::examples`] and its
+/// first document an index into [`Learner::ids`], so an entry owns no heap memory.
 #[derive(Debug)]
 struct Acc {
     docs: u64,
@@ -99,8 +130,8 @@ struct Acc {
     words: u32,
     shingles: u32,
     sig: u32,
-    example: String,
-    first_id: String,
+    example: (u32, u32),
+    first_id: u32,
 }
 
 /// Accumulates document summaries into a database.
@@ -111,8 +142,13 @@ pub struct Learner {
     policy: Policy,
     group_ids: HashMap<String, u32>,
     groups: Vec<GroupInfo>,
-    entries: HashMap<(u32, u64), Acc>,
+    entries: KeyMap<(u32, u64), Acc>,
     sigs: Vec<u32>,
+    /// Example texts of all entries, concatenated (u64 offsets would only be needed beyond
+    /// 4 GiB of examples, ~35 M entries).
+    examples: String,
+    /// Ids of the documents that were first to contain some entry.
+    ids: Vec<String>,
 }
 
 impl Learner {
@@ -123,47 +159,60 @@ impl Learner {
             policy,
             group_ids: HashMap::new(),
             groups: Vec::new(),
-            entries: HashMap::new(),
+            entries: KeyMap::default(),
             sigs: Vec::new(),
+            examples: String::new(),
+            ids: Vec::new(),
         }
     }
 
     /// Adds one document's summary (call in input order).
     pub fn add(&mut self, doc: DocSummary) {
         let next = self.groups.len() as u32;
-        let group = *self.group_ids.entry(doc.group.clone()).or_insert(next);
-        if group == next {
-            self.groups.push(GroupInfo {
-                name: doc.group,
-                docs: 0,
-            });
-        }
+        let group = match self.group_ids.get(&doc.group) {
+            Some(&g) => g,
+            None => {
+                self.group_ids.insert(doc.group.clone(), next);
+                self.groups.push(GroupInfo {
+                    name: doc.group.clone(),
+                    docs: 0,
+                });
+                next
+            }
+        };
         self.groups[group as usize].docs += 1;
+        let k = self.params.num_perm;
+        let id_index = self.ids.len() as u32;
+        let mut id_used = false;
         // A document may hold the same key twice only through blocks `analyze` did not pair
         // (it always pairs equal keys), so each key is new to this document here.
-        for b in doc.blocks {
-            let sigs = &mut self.sigs;
+        for b in &doc.blocks {
             let acc = self.entries.entry((group, b.key)).or_insert_with(|| {
-                let sig = match &b.sig {
-                    Some(s) => {
-                        let idx = (sigs.len() / s.len().max(1)) as u32;
-                        sigs.extend_from_slice(s);
-                        idx
-                    }
-                    None => NO_SIG,
+                id_used = true;
+                let sig = if b.sig == NO_SIG {
+                    NO_SIG
+                } else {
+                    let i = b.sig as usize * k;
+                    self.sigs.extend_from_slice(&doc.sigs[i..i + k]);
+                    (self.sigs.len() / k - 1) as u32
                 };
+                let start = self.examples.len() as u32;
+                self.examples.push_str(doc.example(b));
                 Acc {
                     docs: 0,
                     occurrences: 0,
                     words: b.words,
                     shingles: b.shingles,
                     sig,
-                    example: b.example,
-                    first_id: doc.id.clone(),
+                    example: (start, self.examples.len() as u32),
+                    first_id: id_index,
                 }
             });
             acc.docs += 1;
             acc.occurrences += b.occurrences;
+        }
+        if id_used {
+            self.ids.push(doc.id);
         }
     }
 
@@ -221,8 +270,9 @@ impl Learner {
                     words: acc.words,
                     shingles: acc.shingles,
                     sig,
-                    example: acc.example,
-                    first_id: acc.first_id,
+                    example: self.examples[acc.example.0 as usize..acc.example.1 as usize]
+                        .to_string(),
+                    first_id: self.ids[acc.first_id as usize].clone(),
                 }
             })
             .collect();

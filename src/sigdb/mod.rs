@@ -259,16 +259,16 @@ impl SignatureDb {
     }
 }
 
-/// Cuts `text` to at most `max` bytes at a character boundary.
-pub fn truncate_example(text: &str, max: usize) -> String {
+/// The longest prefix of `text` of at most `max` bytes ending at a character boundary.
+pub fn truncate_str(text: &str, max: usize) -> &str {
     if text.len() <= max {
-        return text.to_string();
+        return text;
     }
     let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_string()
+    &text[..end]
 }
 
 /// Most members of one LSH bucket compared with each other member; bounds the work when many
