@@ -13,7 +13,6 @@ pub mod corpus;
 pub mod dedup;
 pub mod error;
 pub mod eval;
-pub mod fasthash;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;

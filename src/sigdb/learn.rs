@@ -13,8 +13,9 @@ use super::{
     EXAMPLE_BYTES, NO_SIG,
 };
 use crate::blocks::analyze;
-use crate::fasthash::KeyMap;
+// Keys are already xxh3 hashes: FxHash (rustc-hash) instead of SipHash, ~4 % of learn/clean.
 use crate::minhash::MinHasher;
+use rustc_hash::FxHashMap as KeyMap;
 use std::collections::HashMap;
 
 /// One distinct block of one document, ready to be counted.
