@@ -134,7 +134,7 @@ pub fn intersection_len(a: &[u64], b: &[u64]) -> usize {
 }
 
 /// Word n-grams from word hashes; fewer than `n` words make one shingle of all of them.
-fn ngrams(words: &[u64], n: usize, out: &mut Vec<u64>) {
+pub fn ngrams(words: &[u64], n: usize, out: &mut Vec<u64>) {
     let n = n.max(1);
     if words.is_empty() {
         return;

@@ -145,26 +145,8 @@ pub fn exact_key(tokens: &[u64]) -> u64 {
     fmix64(h)
 }
 
-/// Word n-grams of token hashes; fewer than `n` tokens make one shingle of all of them.
-pub fn ngrams(tokens: &[u64], n: usize, out: &mut Vec<u64>) {
-    if tokens.is_empty() {
-        return;
-    }
-    if tokens.len() < n {
-        out.push(mix(tokens));
-    } else {
-        out.extend(tokens.windows(n).map(mix));
-    }
-}
-
-#[inline]
-fn mix(tokens: &[u64]) -> u64 {
-    let mut h = 0x9E37_79B9_7F4A_7C15u64 ^ tokens.len() as u64;
-    for &t in tokens {
-        h = (h.rotate_left(23) ^ t).wrapping_mul(0x9FB2_1C65_1E98_DF25);
-    }
-    fmix64(h)
-}
+/// Word n-grams of token hashes: the same mixing as every other shingle in dupsift.
+pub use crate::shingle::ngrams;
 
 /// What the signing stage read and wrote.
 #[derive(Debug, Clone, Default)]
