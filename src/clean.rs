@@ -359,6 +359,16 @@ pub fn clean_corpus(
         },
     )?;
     stats.read = read.read;
+    // Skipped records go to the end of the report, so every input record is either in the
+    // output or in the report: {"location": "FILE:LINE", "reason": "skipped", "error": ...}.
+    if let Some(r) = report {
+        for s in &read.skipped {
+            let line = serde_json::json!({
+                "location": s.location, "reason": "skipped", "error": s.reason,
+            });
+            r.write_all(format!("{line}\n").as_bytes())?;
+        }
+    }
     stats.skipped = read.skipped;
     Ok(stats)
 }

@@ -18,6 +18,7 @@ pub mod minhash;
 pub mod normalize;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
 pub mod scan;
 pub mod segment;
 pub mod shingle;

@@ -1,6 +1,13 @@
 //! Output files written atomically: a temporary file in the target's directory, renamed over
 //! the target only after everything was written and synced. An interrupted run leaves either
 //! no file or the previous one, never a half file that looks complete.
+//!
+//! A run killed outright (SIGKILL, power loss) cannot delete its temporary file: it stays as
+//! a hidden `.dupsift-XXXXXX.tmp` next to the output (dedup's scratch directory likewise,
+//! `.dupsift-dedup-XXXXXX.tmp/`). dupsift does not delete such leftovers itself, because
+//! another dupsift writing into the same directory at the same time owns files of exactly
+//! that name; they are safe to delete when no dupsift is running. The directory walker skips
+//! hidden entries, so a leftover is never read as input.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
@@ -74,17 +81,36 @@ impl Write for AtomicFile {
     }
 }
 
-/// Refuses to write `output` when it is one of the inputs (same file after resolving links).
+/// Refuses to write `output` when it is one of the inputs (same file after resolving links),
+/// or when it would land inside an input directory, where the next run would read it as
+/// input (hidden names excepted: the walker skips them).
 pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let Ok(out) = std::fs::canonicalize(output) else {
-        return Ok(()); // does not exist yet
+    let refuse = |why: String| {
+        Err(Error::Usage(format!(
+            "output {} {why}; dupsift never overwrites its inputs (choose another output path)",
+            output.display()
+        )))
     };
-    for input in inputs {
-        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
-            return Err(Error::Usage(format!(
-                "output {} is also an input; dupsift never overwrites its inputs",
-                output.display()
-            )));
+    if let Ok(out) = std::fs::canonicalize(output) {
+        for input in inputs {
+            if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+                return refuse("is also an input".into());
+            }
+        }
+    }
+    let hidden = output
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let parent = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(dir) = std::fs::canonicalize(parent) else {
+        return Ok(()); // creating the output will fail with its own message
+    };
+    for input in inputs.iter().filter(|i| i.is_dir()) {
+        if !hidden && std::fs::canonicalize(input).is_ok_and(|i| dir.starts_with(&i)) {
+            return refuse(format!("is inside the input directory {}", input.display()));
         }
     }
     Ok(())

@@ -18,6 +18,8 @@ pub struct ReadOptions {
     pub skip_bad: bool,
     /// Bytes of raw records handed to the pool at once.
     pub batch_bytes: usize,
+    /// Show progress on stderr (only ever drawn when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Default for ReadOptions {
@@ -26,6 +28,7 @@ impl Default for ReadOptions {
             fields: FieldNames::default(),
             skip_bad: false,
             batch_bytes: 8 << 20,
+            progress: false,
         }
     }
 }
@@ -65,6 +68,7 @@ where
     let batch_bytes = opts.batch_bytes.max(1);
     let (tx, rx) = sync_channel::<Vec<Result<corpus::RawRecord>>>(2);
     let mut stats = ReadStats::default();
+    let progress = crate::progress::Progress::stderr(opts.progress);
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || {
             let mut batch = Vec::new();
@@ -102,6 +106,7 @@ where
                     Err(e) => return Err(e),
                 }
             }
+            progress.advance(out.len() as u64, stats.bytes);
             sink(out)?;
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! `dupsift clean`: write the corpus without in-document repeats and learned boilerplate.
 
-use super::common::{BlockArgs, InputArgs};
+use super::common::{print_summary, BlockArgs, InputArgs};
 use super::learn::PolicyArgs;
 use dupsift::clean::{clean_corpus, Cleaner};
 use dupsift::output::{refuse_overwriting_inputs, AtomicFile};
@@ -17,7 +17,8 @@ use std::path::PathBuf;
 /// group in the database (exact key, MinHash Jaccard >= --threshold, or a truncated copy).
 /// A removed block goes with the white space after it. --report writes one JSON line per
 /// removed block: {"id", "start", "end", "reason", "score", "match"} (byte offsets into the
-/// original text; reason repeat, near-repeat, contained or db).
+/// original text; reason repeat, near-repeat, contained or db), then with --skip-bad one line
+/// per skipped record: {"location": "FILE:LINE", "reason": "skipped", "error"}.
 ///
 /// Example: dupsift clean pages.jsonl --db site.dsig -o clean.jsonl --report removed.jsonl
 #[derive(Debug, clap::Args)]
@@ -57,9 +58,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    refuse_overwriting_inputs(&args.output, &args.input.inputs)?;
+    // The database is an input too: `-o site.dsig` must not replace it with JSONL.
+    let mut inputs = args.input.inputs.clone();
+    inputs.extend(args.db.iter().cloned());
+    refuse_overwriting_inputs(&args.output, &inputs)?;
     if let Some(r) = &args.report {
-        refuse_overwriting_inputs(r, &args.input.inputs)?;
+        refuse_overwriting_inputs(r, &inputs)?;
         if r == &args.output {
             return Err(Error::Usage("--report and -o name the same file".into()));
         }
@@ -116,25 +120,20 @@ pub fn run(args: Args) -> Result<()> {
         r.commit()?;
     }
     let [rep, near, cont, db] = stats.removed;
-    eprintln!(
-        "dupsift clean: {} documents read = {} written ({} now empty) + {} skipped; \
-         {} blocks, {} removed ({} repeat, {} near-repeat, {} contained, {} db); \
-         {} -> {} bytes of text",
+    print_summary(
+        "clean",
         stats.read,
-        stats.written,
-        stats.emptied,
-        stats.skipped.len(),
-        stats.blocks,
-        stats.removed_total(),
-        rep,
-        near,
-        cont,
-        db,
-        stats.bytes_in,
-        stats.bytes_out
+        &format!("{} written ({} now empty)", stats.written, stats.emptied),
+        &stats.skipped,
+        None,
+        &format!(
+            "{} blocks, {} removed ({rep} repeat, {near} near-repeat, {cont} contained, {db} db); \
+             {} -> {} bytes of text",
+            stats.blocks,
+            stats.removed_total(),
+            stats.bytes_in,
+            stats.bytes_out
+        ),
     );
-    for s in &stats.skipped {
-        eprintln!("dupsift clean: skipped {}: {}", s.location, s.reason);
-    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use dupsift::blocks::BlockParams;
 use dupsift::corpus::FieldNames;
-use dupsift::pipeline::ReadOptions;
+use dupsift::pipeline::{ReadOptions, Skipped};
 use dupsift::segment::Unit;
 use dupsift::shingle::{ShingleKind, Shingler};
 use dupsift::Error;
@@ -34,6 +34,7 @@ impl InputArgs {
                 id: self.id_field.clone(),
             },
             skip_bad: self.skip_bad,
+            progress: true,
             ..ReadOptions::default()
         }
     }
@@ -104,4 +105,29 @@ pub fn is_broken_pipe(e: &Error) -> bool {
 /// Writes to stdout, mapping failures (including a closed pipe) to an error.
 pub fn stdout_error(e: std::io::Error) -> Error {
     Error::io("<stdout>", "write failed", e)
+}
+
+/// Prints the summary every command that reads documents ends with, in one shape so that
+/// every input record is accounted for and scripts can parse it:
+///
+/// `dupsift CMD: R documents read, N VERB, S skipped (bad input)[, D removed ...]; DETAILS`
+///
+/// where R = N + S (+ D for dedup), then one `dupsift CMD: skipped LOCATION: REASON` line per
+/// skipped record, so a `--skip-bad` run names every record it did not use.
+pub fn print_summary(
+    cmd: &str,
+    read: u64,
+    used: &str,
+    skipped: &[Skipped],
+    removed: Option<&str>,
+    details: &str,
+) {
+    let removed = removed.map(|r| format!(", {r}")).unwrap_or_default();
+    eprintln!(
+        "dupsift {cmd}: {read} documents read, {used}, {} skipped (bad input){removed}; {details}",
+        skipped.len()
+    );
+    for s in skipped {
+        eprintln!("dupsift {cmd}: skipped {}: {}", s.location, s.reason);
+    }
 }

@@ -1,6 +1,6 @@
 //! `dupsift dedup`: remove near-duplicate documents.
 
-use super::common::InputArgs;
+use super::common::{print_summary, InputArgs};
 use dupsift::dedup::{
     dedup, DedupOutputs, DedupParams, Keep, LinkParams, SignParams, TemplateParams, Verify,
 };
@@ -112,16 +112,18 @@ pub fn run(args: Args) -> Result<()> {
         &outputs,
     )?;
     let l = &s.link;
-    eprintln!(
-        "dupsift dedup: {} documents read ({} records skipped); kept {}, removed {} exact \
-         duplicates and {} near duplicates; {} clusters of 2+, largest {}",
-        l.documents,
-        s.read.skipped.len(),
-        l.kept,
-        l.exact_removed,
-        l.near_removed,
-        l.clusters,
-        l.largest
+    print_summary(
+        "dedup",
+        s.read.read,
+        &format!("{} written", s.kept_written),
+        &s.read.skipped,
+        Some(&format!(
+            "{} removed as duplicates ({} exact, {} near)",
+            l.exact_removed + l.near_removed,
+            l.exact_removed,
+            l.near_removed
+        )),
+        &format!("{} clusters of 2+, largest {}", l.clusters, l.largest),
     );
     if let Some(lsh) = l.lsh {
         eprintln!(
@@ -138,12 +140,6 @@ pub fn run(args: Args) -> Result<()> {
     if let Some((global, grouped)) = params.sign.template.as_ref().map(|_| s.template_tokens) {
         eprintln!(
             "dupsift dedup: template words removed: {global} corpus-wide, {grouped} per group"
-        );
-    }
-    for skipped in &s.read.skipped {
-        eprintln!(
-            "dupsift dedup: skipped {}: {}",
-            skipped.location, skipped.reason
         );
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! `dupsift learn`: build a boilerplate signature database.
 
-use super::common::{BlockArgs, InputArgs};
+use super::common::{print_summary, BlockArgs, InputArgs};
 use dupsift::output::refuse_overwriting_inputs;
 use dupsift::sigdb::learn::Summarizer;
 use dupsift::sigdb::{write_db, Grouping, HashParams, Learner, Policy, DEFAULT_BLOCK_PERM};
@@ -99,20 +99,19 @@ pub fn run(args: Args) -> Result<()> {
     let db = learner.finish();
     write_db(&db, &args.output)?;
     let active = db.active(&db.policy).count();
-    eprintln!(
-        "dupsift learn: {} documents read, {} learned, {} skipped; {} groups, {} distinct blocks, \
-         {} boilerplate at --min-docs {}; wrote {}",
+    print_summary(
+        "learn",
         stats.read,
-        db.documents(),
-        stats.skipped.len(),
-        db.groups.len(),
-        db.entries.len(),
-        active,
-        db.policy.min_docs,
-        args.output.display()
+        &format!("{} learned", db.documents()),
+        &stats.skipped,
+        None,
+        &format!(
+            "{} groups, {} distinct blocks, {active} boilerplate at --min-docs {}; wrote {}",
+            db.groups.len(),
+            db.entries.len(),
+            db.policy.min_docs,
+            args.output.display()
+        ),
     );
-    for s in &stats.skipped {
-        eprintln!("dupsift learn: skipped {}: {}", s.location, s.reason);
-    }
     Ok(())
 }

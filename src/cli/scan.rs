@@ -1,6 +1,6 @@
 //! `dupsift scan`: report repeated blocks.
 
-use super::common::{stdout_error, BlockArgs, InputArgs};
+use super::common::{print_summary, stdout_error, BlockArgs, InputArgs};
 use dupsift::blocks::analyze;
 use dupsift::scan::{RepeatedBlock, Scanner};
 use dupsift::Result;
@@ -66,16 +66,14 @@ pub fn run(args: Args) -> Result<()> {
         print_table(&mut out, &rows).map_err(stdout_error)?;
     }
     out.flush().map_err(stdout_error)?;
-    eprintln!(
-        "dupsift scan: {} documents read, {} skipped; {} repeated blocks ({} shown)",
-        docs,
-        stats.skipped.len(),
-        total,
-        rows.len()
+    print_summary(
+        "scan",
+        stats.read,
+        &format!("{docs} scanned"),
+        &stats.skipped,
+        None,
+        &format!("{total} repeated blocks ({} shown)", rows.len()),
     );
-    for s in &stats.skipped {
-        eprintln!("dupsift scan: skipped {}: {}", s.location, s.reason);
-    }
     Ok(())
 }
 

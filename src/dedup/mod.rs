@@ -120,6 +120,7 @@ pub fn dedup(
     };
     let tmp = tempfile::Builder::new()
         .prefix(".dupsift-dedup-")
+        .suffix(".tmp") // named like AtomicFile's leftovers: see crate::output
         .tempdir_in(&tmp_parent)
         .map_err(|e| Error::io(&tmp_parent, "cannot create temporary directory", e))?;
     let inputs = spool_stdin(inputs, tmp.path())?;

@@ -35,9 +35,13 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Bytes of the parameter block.
 const PARAMS_LEN: usize = 8 + 4 + 4 + 4 + 1 + 4 + 2 + 1 + 4 + 8 + 8;
-const HEADER_LEN: usize = 8 + 2 + PARAMS_LEN + 8;
+/// Bytes before the body: magic, version, parameters, body length.
+pub const HEADER_LEN: usize = 8 + 2 + PARAMS_LEN + 8;
 /// Largest body decoded: a guard against lengths in a damaged file, far above real DBs.
 const BODY_LIMIT: usize = 1 << 34;
+/// Largest `num_perm` accepted in a header (`learn --num-perm` allows 1..=1024): the matcher
+/// allocates per lane, so a damaged header must not ask for billions of lanes.
+const MAX_NUM_PERM: usize = 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Body {
@@ -59,6 +63,37 @@ struct BodyRef<'a> {
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<BODY_LIMIT>()
+}
+
+/// Decodes `body` with a size limit proportional to its length.
+///
+/// Why not just [`BODY_LIMIT`]: bincode allocates a string or byte vector of the length the
+/// data declares *before* reading it, so under a fixed 16 GiB limit a damaged 100-byte file
+/// with a valid checksum could make us allocate gigabytes (the `sigdb_loader` fuzz target
+/// found exactly that). bincode counts the in-memory size of what it decodes, and a valid body
+/// never claims more than 8 bytes per byte it occupies (a 1-byte varint becomes a `u64`), so a
+/// limit of 8 x the body length (rounded up to a power of two, the limit being a type-level
+/// constant) refuses no valid database and bounds any allocation by a small multiple of the
+/// file, which is already in memory.
+fn decode_body(body: &[u8]) -> std::result::Result<(Body, usize), bincode::error::DecodeError> {
+    fn limited<const N: usize>(
+        body: &[u8],
+    ) -> std::result::Result<(Body, usize), bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<N>())
+    }
+    let need = body.len().saturating_mul(8).max(1 << 16);
+    let bits = need
+        .checked_next_power_of_two()
+        .map_or(64, |n| n.trailing_zeros());
+    macro_rules! dispatch {
+        ($($k:literal)*) => {
+            match bits {
+                $($k => limited::<{ 1usize << $k }>(body),)*
+                _ => limited::<BODY_LIMIT>(body),
+            }
+        };
+    }
+    dispatch!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33)
 }
 
 /// Writes `db` to `path` atomically (temporary file, sync, rename).
@@ -184,9 +219,14 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<SignatureDb> {
     }
     let params = decode_params(&bytes[10..10 + PARAMS_LEN])
         .ok_or_else(|| bad(path, "invalid parameter values in the header", RELEARN))?;
-    let (body, used): (Body, usize) =
-        bincode::serde::decode_from_slice(&bytes[HEADER_LEN..end], config())
-            .map_err(|e| bad(path, format!("cannot decode the body: {e}"), RELEARN))?;
+    let (body, used) = decode_body(&bytes[HEADER_LEN..end]).map_err(|e| match e {
+        bincode::error::DecodeError::LimitExceeded => bad(
+            path,
+            "the body declares more data than the file holds (damaged or not written by dupsift)",
+            RELEARN,
+        ),
+        e => bad(path, format!("cannot decode the body: {e}"), RELEARN),
+    })?;
     if used != end - HEADER_LEN {
         return Err(bad(path, "body length does not match its content", RELEARN));
     }
@@ -264,7 +304,7 @@ fn decode_params(b: &[u8]) -> Option<HashParams> {
     let min_near_words = u32::from_le_bytes(take(4).try_into().ok()?) as usize;
     let near_threshold = f64::from_le_bytes(take(8).try_into().ok()?);
     let containment = f64::from_le_bytes(take(8).try_into().ok()?);
-    if num_perm == 0 || n == 0 || bands * rows > num_perm {
+    if num_perm == 0 || num_perm > MAX_NUM_PERM || n == 0 || bands * rows > num_perm {
         return None;
     }
     Some(HashParams {

@@ -112,3 +112,51 @@ pub fn check_spans(text: &str, spans: &[Span], unit: Unit) {
     rebuilt.push_str(tail);
     assert_eq!(rebuilt, text);
 }
+
+/// Name the fuzzed database is read under; every error must name it.
+pub const DB_PATH: &str = "fuzz-input.dsig";
+
+/// Loads `data` as a signature database, then again with its body length and checksum footer
+/// rewritten to match ("sealed"): random bytes almost never carry a valid checksum, and the
+/// sealed copy is what sends them through the parameter and body decoders, where a hostile
+/// length could otherwise allocate without bound. Either load must fail with a `BadDb` error
+/// naming the file, or give a database that `inspect` and `clean --db` can use without panic.
+pub fn sigdb_loader(data: &[u8]) {
+    load_and_use(data);
+    if data.len() >= dupsift::sigdb::format::HEADER_LEN {
+        load_and_use(&seal(data));
+    }
+}
+
+/// `data` with the header's body length set to what follows the header and a valid xxh3
+/// footer appended, as a writer would have produced.
+pub fn seal(data: &[u8]) -> Vec<u8> {
+    let h = dupsift::sigdb::format::HEADER_LEN;
+    let mut v = data.to_vec();
+    let body_len = (v.len() - h) as u64;
+    v[h - 8..h].copy_from_slice(&body_len.to_le_bytes());
+    let sum = xxhash_rust::xxh3::xxh3_64(&v);
+    v.extend_from_slice(&sum.to_le_bytes());
+    v
+}
+
+fn load_and_use(bytes: &[u8]) {
+    use dupsift::sigdb::{format::decode, summary, Matcher};
+    match decode(bytes, std::path::Path::new(DB_PATH)) {
+        Err(dupsift::Error::BadDb { path, fix, .. }) => {
+            assert_eq!(path, std::path::Path::new(DB_PATH));
+            assert!(!fix.is_empty(), "a database error must say what to do");
+        }
+        Err(other) => panic!("expected a BadDb error, got {other:?}"),
+        Ok(db) => {
+            let _ = summary::summarize(&db);
+            let _ = summary::top_entries(&db, &db.policy, 5);
+            let policy = db.policy;
+            let cleaner = dupsift::clean::Cleaner::with_db(Matcher::new(db, policy));
+            let text = "Home | About | Contact\nA long enough line of body text that gets \
+                        a MinHash signature of its own in this document.\nHome | About";
+            let record = r#"{"id":"d","site":"a","url":"https://www.example.org/x"}"#;
+            let _ = cleaner.clean(text, Some(record));
+        }
+    }
+}

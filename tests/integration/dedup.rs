@@ -269,8 +269,7 @@ fn cli_keeps_records_verbatim_and_reports_clusters() {
         .success();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(
-        stderr.contains("4 documents read")
-            && stderr.contains("kept 2, removed 1 exact duplicates and 1 near duplicates")
+        stderr.contains("4 documents read, 2 written, 0 skipped (bad input), 2 removed as duplicates (1 exact, 1 near)")
             && stderr.contains("1 clusters of 2+, largest 3"),
         "{stderr}"
     );

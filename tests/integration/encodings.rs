@@ -45,7 +45,8 @@ fn every_encoding_and_stdin_give_the_same_report() {
         let got = scan(input);
         assert_same_text(input, &expected.stdout, &got.stdout);
         assert!(
-            got.stderr.contains("8 documents read, 0 skipped"),
+            got.stderr
+                .contains("8 documents read, 8 scanned, 0 skipped (bad input)"),
             "{}",
             got.stderr
         );

@@ -32,3 +32,8 @@ fn jsonl_reader_corpus() {
 fn segment_normalize_corpus() {
     replay("segment_normalize", checks::segment_normalize);
 }
+
+#[test]
+fn sigdb_loader_corpus() {
+    replay("sigdb_loader", checks::sigdb_loader);
+}

@@ -31,7 +31,7 @@ fn scan_skip_bad(path: &Path) -> assert_cmd::Command {
 }
 
 /// Asserts the default run fails naming `path:line` and `reason`, and that `--skip-bad` goes
-/// on, reading `read` documents and skipping exactly that record.
+/// on, using `read` documents and skipping exactly that record (`read + 1` records read).
 fn assert_bad_record(path: &Path, line: u64, reason: &str, read: u64) {
     let loc = if line == 0 {
         path.display().to_string()
@@ -52,7 +52,10 @@ fn assert_bad_record(path: &Path, line: u64, reason: &str, read: u64) {
     );
 
     let ok = run_ok(&mut scan_skip_bad(path));
-    let summary = format!("{read} documents read, 1 skipped");
+    let summary = format!(
+        "{} documents read, {read} scanned, 1 skipped (bad input)",
+        read + 1
+    );
     assert!(
         ok.stderr.contains(&summary),
         "want {summary:?}:\n{}",
@@ -178,7 +181,8 @@ fn invalid_utf8_in_a_text_file() {
     );
     let ok = run_ok(&mut scan_skip_bad(dir.path()));
     assert!(
-        ok.stderr.contains("2 documents read, 1 skipped"),
+        ok.stderr
+            .contains("3 documents read, 2 scanned, 1 skipped (bad input)"),
         "{}",
         ok.stderr
     );
@@ -218,7 +222,9 @@ fn empty_files_and_empty_documents_are_fine() {
         let c = file(name, bytes);
         let ok = run_ok(&mut scan(&c.path));
         assert_eq!(ok.stdout, "", "{name}");
-        let summary = format!("{docs} documents read, 0 skipped; 0 repeated blocks");
+        let summary = format!(
+            "{docs} documents read, {docs} scanned, 0 skipped (bad input); 0 repeated blocks"
+        );
         assert!(
             ok.stderr.contains(&summary),
             "{name}: want {summary:?}:\n{}",
@@ -252,7 +258,7 @@ fn a_100_mb_single_line_is_read_whole() {
     let ok = run_ok(&mut scan(&path));
     assert!(
         ok.stderr
-            .contains("2 documents read, 0 skipped; 1 repeated blocks"),
+            .contains("2 documents read, 2 scanned, 0 skipped (bad input)"),
         "{}",
         ok.stderr
     );
@@ -282,7 +288,11 @@ fn truncated_gzip_and_zstd() {
         );
         // With --skip-bad the records decoded before the cut are used and the rest is skipped.
         let ok = run_ok(&mut scan_skip_bad(&c.path));
-        assert!(ok.stderr.contains(" 1 skipped"), "{name}: {}", ok.stderr);
+        assert!(
+            ok.stderr.contains(" 1 skipped (bad input)"),
+            "{name}: {}",
+            ok.stderr
+        );
         assert!(
             ok.stderr.contains("truncated or corrupt compressed data"),
             "{name}: {}",
@@ -333,7 +343,8 @@ fn assert_unreadable_entry(dir: &Path, bad: &Path, reason: &str) {
     );
     let ok = run_ok(&mut scan_skip_bad(dir));
     assert!(
-        ok.stderr.contains("2 documents read, 1 skipped"),
+        ok.stderr
+            .contains("3 documents read, 2 scanned, 1 skipped (bad input)"),
         "{}",
         ok.stderr
     );

@@ -2,12 +2,15 @@
 //! Every test runs the real `dupsift` binary on fixtures from this repository or on files it
 //! writes into a temporary directory. Add a module per new area here.
 
+mod accounting;
+mod db_corruption;
 mod dedup;
 mod determinism;
 mod encodings;
 mod eval;
 mod fuzz_corpus;
 mod input_errors;
+mod output_safety;
 mod scan;
 mod sigdb;
 mod util;

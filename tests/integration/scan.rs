@@ -51,7 +51,8 @@ fn seed_page_alone_has_exactly_its_three_in_page_repeats() {
     );
     assert_eq!(v[0]["matches"], serde_json::json!({"repeat": 2}));
     assert!(
-        out.stderr.contains("1 documents read, 0 skipped"),
+        out.stderr
+            .contains("1 documents read, 1 scanned, 0 skipped (bad input)"),
         "{}",
         out.stderr
     );
@@ -133,7 +134,8 @@ fn site_report_lists_in_page_repeats_and_lines_shared_by_pages() {
         ["harbour-ferry.txt", "library-robots.txt"]
     );
     assert!(
-        out.stderr.contains("5 documents read, 0 skipped"),
+        out.stderr
+            .contains("5 documents read, 5 scanned, 0 skipped (bad input)"),
         "{}",
         out.stderr
     );

@@ -183,7 +183,7 @@ fn learn_then_clean_removes_site_boilerplate_per_group() {
     assert!(reps2[0]["score"].as_f64().unwrap() >= 0.8);
     assert_eq!(reps.len(), 6 * 3 + 2);
     assert!(
-        err.contains("10 documents read = 10 written (1 now empty) + 0 skipped")
+        err.contains("10 documents read, 10 written (1 now empty), 0 skipped (bad input)")
             && err.contains("20 removed"),
         "{err}"
     );
