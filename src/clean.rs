@@ -26,6 +26,8 @@ pub enum Reason {
     NearRepeat,
     Contained,
     Db,
+    /// The context model (`--policy context`, see [`crate::context`]).
+    Context,
 }
 
 impl From<RepeatKind> for Reason {
@@ -51,6 +53,15 @@ pub enum Matched {
         key: String,
         docs: u64,
         example: String,
+    },
+    /// The context model's evidence: `by` is "model" (probability >= threshold) or "run"
+    /// (outside the best run of kept text); the rest are the repetition features it saw.
+    Context {
+        by: &'static str,
+        site_docs: u64,
+        site_pages: u64,
+        other_sites: u64,
+        inpage: u64,
     },
 }
 
@@ -90,12 +101,18 @@ pub struct ReportLine<'a> {
 pub struct Cleaner {
     params: BlockParams,
     db: Option<(Matcher, Grouping)>,
+    /// `--policy context`: the model decides every block instead.
+    context: Option<crate::context::ContextCleaner>,
 }
 
 impl Cleaner {
     /// A cleaner without a database (in-document repeats only).
     pub fn new(params: BlockParams) -> Self {
-        Cleaner { params, db: None }
+        Cleaner {
+            params,
+            db: None,
+            context: None,
+        }
     }
 
     /// A cleaner that also removes the active entries of `matcher`'s database; blocks are cut
@@ -105,6 +122,16 @@ impl Cleaner {
         Cleaner {
             params: matcher.db().params.blocks,
             db: Some((matcher, grouping)),
+            context: None,
+        }
+    }
+
+    /// A cleaner that lets the context model decide every block (see [`crate::context`]).
+    pub fn with_context(ctx: crate::context::ContextCleaner) -> Self {
+        Cleaner {
+            params: *ctx.params(),
+            db: None,
+            context: Some(ctx),
         }
     }
 
@@ -115,6 +142,9 @@ impl Cleaner {
 
     /// Cleans `text`; `record` is the JSON record (for the group field), if any.
     pub fn clean(&self, text: &str, record: Option<&str>) -> Cleaned {
+        if let Some(ctx) = &self.context {
+            return ctx.clean(text, record);
+        }
         let doc = analyze(text, &self.params);
         let mut removed: Vec<Option<Removal>> = vec![None; doc.blocks.len()];
         for r in &doc.repeats {
@@ -198,7 +228,7 @@ pub fn rewrite(text: &str, removals: &[Removal]) -> String {
 }
 
 /// What a `clean` run did. `read == written + skipped`; `removed` is by [`Reason`] in the
-/// order repeat, near-repeat, contained, db.
+/// order repeat, near-repeat, contained, db, context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanStats {
     pub read: u64,
@@ -207,7 +237,7 @@ pub struct CleanStats {
     /// Documents written with empty text (every block removed).
     pub emptied: u64,
     pub blocks: u64,
-    pub removed: [u64; 4],
+    pub removed: [u64; 5],
     pub bytes_in: u64,
     pub bytes_out: u64,
 }

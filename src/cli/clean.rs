@@ -3,6 +3,7 @@
 use super::common::{BlockArgs, InputArgs};
 use super::learn::PolicyArgs;
 use dupsift::clean::{clean_corpus, Cleaner};
+use dupsift::context::{model::Model, ContextCleaner};
 use dupsift::output::{refuse_overwriting_inputs, AtomicFile};
 use dupsift::sigdb::format::param_differences;
 use dupsift::sigdb::{read_db, HashParams, Matcher};
@@ -18,6 +19,13 @@ use std::path::PathBuf;
 /// A removed block goes with the white space after it. --report writes one JSON line per
 /// removed block: {"id", "start", "end", "reason", "score", "match"} (byte offsets into the
 /// original text; reason repeat, near-repeat, contained or db).
+///
+/// --policy context lets the built-in context model decide every
+/// block instead: a classifier over the block's text, its place on the page and the
+/// database's repetition evidence (reason "context", score = P(boilerplate), match = the
+/// evidence: {"by": "model"|"run", "site_docs", "site_pages", "other_sites", "inpage"}).
+/// Without --db it sees every page as from a site it never learned (no site counts).
+/// The model was trained on blank-line paragraphs of web pages (use --unit paragraph).
 ///
 /// Example: dupsift clean pages.jsonl --db site.dsig -o clean.jsonl --report removed.jsonl
 #[derive(Debug, clap::Args)]
@@ -37,6 +45,10 @@ pub struct Args {
     /// Write one JSON line per removed block here.
     #[arg(long, value_name = "R.jsonl")]
     report: Option<PathBuf>,
+    /// Who decides: `repetition` (database entries and in-document repeats) or `context`
+    /// (the built-in model).
+    #[arg(long, value_enum, default_value = "repetition")]
+    policy: CleanPolicy,
     /// Estimated Jaccard at or above which a long block matches a database entry (default: the
     /// database's near threshold).
     #[arg(long, value_name = "J")]
@@ -52,6 +64,13 @@ pub struct Args {
     short_min_fraction: Option<f64>,
 }
 
+/// Values of `--policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CleanPolicy {
+    Repetition,
+    Context,
+}
+
 pub fn run(args: Args) -> Result<()> {
     refuse_overwriting_inputs(&args.output, &args.input.inputs)?;
     if let Some(r) = &args.report {
@@ -61,23 +80,44 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let block_params = args.blocks.params()?;
-    let cleaner = match &args.db {
-        None => Cleaner::new(block_params),
-        Some(path) => {
-            let db = read_db(path)?;
-            let wanted = HashParams::new(block_params, db.params.num_perm);
-            let diffs = param_differences(&db.params, &wanted);
-            if !diffs.is_empty() {
-                return Err(Error::BadDb {
-                    path: path.clone(),
-                    problem: format!(
-                        "learned with other block options (database vs command line: {})",
-                        diffs.join(", ")
-                    ),
-                    fix: "pass clean the same block options as learn (see `dupsift inspect`)"
-                        .into(),
-                });
-            }
+    let policy = args.policy;
+    let db = args.db.as_deref().map(read_db).transpose()?;
+    if let (Some(path), Some(db)) = (&args.db, &db) {
+        let wanted = HashParams::new(block_params, db.params.num_perm);
+        let diffs = param_differences(&db.params, &wanted);
+        if !diffs.is_empty() {
+            return Err(Error::BadDb {
+                path: path.clone(),
+                problem: format!(
+                    "learned with other block options (database vs command line: {})",
+                    diffs.join(", ")
+                ),
+                fix: "pass clean the same block options as learn (see `dupsift inspect`)".into(),
+            });
+        }
+    }
+    let repetition_only = [
+        (args.threshold.is_some(), "--threshold"),
+        (args.min_docs.is_some(), "--min-docs"),
+        (args.min_fraction.is_some(), "--min-fraction"),
+        (args.short_words.is_some(), "--short-words"),
+        (args.short_min_fraction.is_some(), "--short-min-fraction"),
+    ];
+    if policy == CleanPolicy::Context {
+        if let Some((_, flag)) = repetition_only.iter().find(|(set, _)| *set) {
+            return Err(Error::Usage(format!(
+                "{flag} applies to --policy repetition, not to the context model"
+            )));
+        }
+    }
+    let cleaner = match (policy, db) {
+        (CleanPolicy::Context, db) => Cleaner::with_context(ContextCleaner::new(
+            Model::shipped()?,
+            block_params,
+            db.as_ref(),
+        )),
+        (CleanPolicy::Repetition, None) => Cleaner::new(block_params),
+        (CleanPolicy::Repetition, Some(db)) => {
             if let Some(t) = args.threshold {
                 if !(t > 0.0 && t <= 1.0) {
                     return Err(Error::Usage(format!(
@@ -110,10 +150,10 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(r) = report {
         r.commit()?;
     }
-    let [rep, near, cont, db] = stats.removed;
+    let [rep, near, cont, db, context] = stats.removed;
     eprintln!(
         "dupsift clean: {} documents read = {} written ({} now empty) + {} skipped; \
-         {} blocks, {} removed ({} repeat, {} near-repeat, {} contained, {} db); \
+         {} blocks, {} removed ({} repeat, {} near-repeat, {} contained, {} db, {} context); \
          {} -> {} bytes of text",
         stats.read,
         stats.written,
@@ -125,6 +165,7 @@ pub fn run(args: Args) -> Result<()> {
         near,
         cont,
         db,
+        context,
         stats.bytes_in,
         stats.bytes_out
     );

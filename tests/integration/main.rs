@@ -2,6 +2,7 @@
 //! Every test runs the real `dupsift` binary on fixtures from this repository or on files it
 //! writes into a temporary directory. Add a module per new area here.
 
+mod context;
 mod dedup;
 mod determinism;
 mod encodings;
