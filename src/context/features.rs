@@ -143,19 +143,30 @@ pub struct Repetition {
     pub other_sites: u64,
 }
 
+/// Word lists are probed once per token: a fast hash instead of SipHash.
+type WordSet = HashSet<String, xxhash_rust::xxh3::Xxh3Builder>;
+
 /// The word lists and character sets of the text features (shipped with the model).
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    stopwords: HashSet<String>,
-    months: HashSet<String>,
-    comment_words: HashSet<String>,
+    stopwords: WordSet,
+    months: WordSet,
+    comment_words: WordSet,
+    /// Longest word of the three lists: longer tokens are not looked up.
+    longest: usize,
     separators: Vec<char>,
     closers: Vec<char>,
 }
 
 impl Lexicon {
     pub fn new(meta: &super::model::ModelMeta) -> Self {
+        let all = meta
+            .stopwords
+            .iter()
+            .chain(&meta.months)
+            .chain(&meta.comment_words);
         Lexicon {
+            longest: all.map(String::len).max().unwrap_or(0),
             stopwords: meta.stopwords.iter().cloned().collect(),
             months: meta.months.iter().cloned().collect(),
             comment_words: meta.comment_words.iter().cloned().collect(),
@@ -206,8 +217,16 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
         cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
         let stripped = w.trim_matches(|c: char| !alnum(c));
         tok.clear();
-        for c in stripped.chars() {
-            tok.extend(c.to_lowercase());
+        if stripped.is_ascii() {
+            if stripped.len() > lex.longest {
+                continue;
+            }
+            tok.push_str(stripped);
+            tok.make_ascii_lowercase();
+        } else {
+            for c in stripped.chars() {
+                tok.extend(c.to_lowercase());
+            }
         }
         stop += lex.stopwords.contains(tok.as_str()) as usize;
         if !tok.is_empty() {
@@ -229,7 +248,11 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
         .trim_end()
         .trim_end_matches(|c| lex.closers.contains(&c));
     let last = t.chars().next_back();
-    let low = block.to_lowercase();
+    let low = if block.is_ascii() {
+        block.to_ascii_lowercase()
+    } else {
+        block.to_lowercase()
+    };
     row[0] = nw as f64;
     row[1] = nc as f64;
     row[2] = ratio(word_chars, nw);

@@ -75,10 +75,19 @@ pub struct Model {
     depth: usize,
     trees: usize,
     /// Per tree `2^depth - 1` internal nodes in heap order.
-    feature: Vec<u32>,
-    threshold: Vec<f64>,
+    nodes: Vec<Node>,
     /// Per tree `2^depth` leaf values.
     leaf: Vec<f64>,
+}
+
+/// Rows walked together in [`Model::predict`].
+const LANES: usize = 8;
+
+/// An internal node of a padded tree: go right when `x[feature] > threshold`.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    threshold: f64,
+    feature: u32,
 }
 
 /// One node as stored in the file.
@@ -213,8 +222,13 @@ impl Model {
             meta,
             depth,
             trees: raw.len(),
-            feature: vec![0; internal * raw.len()],
-            threshold: vec![f64::INFINITY; internal * raw.len()],
+            nodes: vec![
+                Node {
+                    threshold: f64::INFINITY,
+                    feature: 0
+                };
+                internal * raw.len()
+            ],
             leaf: vec![0.0; (internal + 1) * raw.len()],
         };
         for (t, nodes) in raw.iter().enumerate() {
@@ -241,10 +255,90 @@ impl Model {
             }
             return;
         }
-        self.feature[t * internal + k] = n.feature as u32;
-        self.threshold[t * internal + k] = n.value;
+        self.nodes[t * internal + k] = Node {
+            threshold: n.value,
+            feature: n.feature as u32,
+        };
         self.place(t, nodes, n.left as usize, 2 * k + 1, level + 1);
         self.place(t, nodes, n.right as usize, 2 * k + 2, level + 1);
+    }
+
+    /// Adds every tree's leaf to `out` for trees of exactly depth `D`.
+    fn accumulate<const D: usize>(&self, rows: &[f64], out: &mut [f64]) {
+        let nf = self.n_features();
+        let internal = (1usize << D) - 1;
+        for t in 0..self.trees {
+            let nodes = &self.nodes[t * internal..(t + 1) * internal];
+            let leaf = &self.leaf[t * (internal + 1)..(t + 1) * (internal + 1)];
+            // LANES rows walk the tree together: their loads are independent, so the CPU
+            // overlaps them instead of waiting on one row's chain of dependent loads.
+            let mut raws = out.chunks_exact_mut(LANES);
+            let mut xs = rows.chunks_exact(nf * LANES);
+            for (raw, x) in (&mut raws).zip(&mut xs) {
+                let mut k = [0usize; LANES];
+                for _ in 0..D {
+                    for (l, k) in k.iter_mut().enumerate() {
+                        let node = nodes[*k];
+                        let go_right = x[l * nf + node.feature as usize] > node.threshold;
+                        *k = 2 * *k + 1 + go_right as usize;
+                    }
+                }
+                for (r, k) in raw.iter_mut().zip(k) {
+                    *r += leaf[k - internal];
+                }
+            }
+            for (raw, x) in raws
+                .into_remainder()
+                .iter_mut()
+                .zip(xs.remainder().chunks_exact(nf))
+            {
+                let mut k = 0usize;
+                for _ in 0..D {
+                    let node = nodes[k];
+                    k = 2 * k + 1 + (x[node.feature as usize] > node.threshold) as usize;
+                }
+                *raw += leaf[k - internal];
+            }
+        }
+    }
+
+    /// [`Model::accumulate`] for any depth.
+    fn accumulate_any(&self, rows: &[f64], out: &mut [f64]) {
+        let nf = self.n_features();
+        let internal = (1usize << self.depth) - 1;
+        for t in 0..self.trees {
+            let nodes = &self.nodes[t * internal..(t + 1) * internal];
+            let leaf = &self.leaf[t * (internal + 1)..(t + 1) * (internal + 1)];
+            // LANES rows walk the tree together: their loads are independent, so the CPU
+            // overlaps them instead of waiting on one row's chain of dependent loads.
+            let mut raws = out.chunks_exact_mut(LANES);
+            let mut xs = rows.chunks_exact(nf * LANES);
+            for (raw, x) in (&mut raws).zip(&mut xs) {
+                let mut k = [0usize; LANES];
+                for _ in 0..self.depth {
+                    for (l, k) in k.iter_mut().enumerate() {
+                        let node = nodes[*k];
+                        let go_right = x[l * nf + node.feature as usize] > node.threshold;
+                        *k = 2 * *k + 1 + go_right as usize;
+                    }
+                }
+                for (r, k) in raw.iter_mut().zip(k) {
+                    *r += leaf[k - internal];
+                }
+            }
+            for (raw, x) in raws
+                .into_remainder()
+                .iter_mut()
+                .zip(xs.remainder().chunks_exact(nf))
+            {
+                let mut k = 0usize;
+                for _ in 0..self.depth {
+                    let node = nodes[k];
+                    k = 2 * k + 1 + (x[node.feature as usize] > node.threshold) as usize;
+                }
+                *raw += leaf[k - internal];
+            }
+        }
     }
 
     /// Number of input columns.
@@ -265,19 +359,11 @@ impl Model {
         let n = rows.len() / nf;
         out.clear();
         out.resize(n, 0.0);
-        let internal = (1usize << self.depth) - 1;
-        for t in 0..self.trees {
-            let feature = &self.feature[t * internal..(t + 1) * internal];
-            let threshold = &self.threshold[t * internal..(t + 1) * internal];
-            let leaf = &self.leaf[t * (internal + 1)..(t + 1) * (internal + 1)];
-            for (raw, x) in out.iter_mut().zip(rows.chunks_exact(nf)) {
-                let mut k = 0usize;
-                for _ in 0..self.depth {
-                    let go_right = x[feature[k] as usize] > threshold[k];
-                    k = 2 * k + 1 + go_right as usize;
-                }
-                *raw += leaf[k - internal];
-            }
+        // The depth as a constant lets the compiler unroll the walk (the shipped model: 6).
+        match self.depth {
+            6 => self.accumulate::<6>(rows, out),
+            5 => self.accumulate::<5>(rows, out),
+            _ => self.accumulate_any(rows, out),
         }
         for p in out.iter_mut() {
             *p = 1.0 / (1.0 + (-*p).exp());
