@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Convert the research output `model.json` into the model file shipped inside dupsift.
 
-    python3 benches/context/export.py [benches/context/model.json] [src/context/model.bin]
+    python3 benches/context/export.py [benches/context/model_joint.json] [src/context/model.bin]
+
+The shipped model is the joint one (dragnet + python docs, `joint.py --export`); the
+dragnet-only research model is `model.json`.
 
 Standard library only (no venv needed). The Rust side (`src/context/model.rs`) embeds the
 result with `include_bytes!` and refuses a file whose versions or feature names differ from
@@ -19,6 +22,7 @@ its own. Layout, little-endian:
 Node 0 of a tree is its root; an internal node goes left when x <= threshold.
 """
 import json
+import os
 import struct
 import sys
 import zlib
@@ -27,10 +31,11 @@ MAGIC = b"DSCTXGB\0"
 MODEL_FORMAT_VERSION = 1
 
 
-def export(model: dict) -> bytes:
+def export(model: dict, src_name: str) -> bytes:
     assert model["format"] == "dupsift-context-gbdt", model["format"]
     assert model["format_version"] == 1, model["format_version"]
     meta = {k: v for k, v in model.items() if k != "trees"}
+    meta["source"] = os.path.basename(src_name)
     meta_bytes = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode("utf-8")
     out = bytearray(MAGIC)
     out += struct.pack("<HHI", MODEL_FORMAT_VERSION, model["feature_version"], len(meta_bytes))
@@ -50,11 +55,11 @@ def export(model: dict) -> bytes:
 
 
 def main() -> None:
-    src = sys.argv[1] if len(sys.argv) > 1 else "benches/context/model.json"
+    src = sys.argv[1] if len(sys.argv) > 1 else "benches/context/model_joint.json"
     dst = sys.argv[2] if len(sys.argv) > 2 else "src/context/model.bin"
     with open(src, encoding="utf-8") as f:
         model = json.load(f)
-    data = export(model)
+    data = export(model, src)
     with open(dst, "wb") as f:
         f.write(data)
     print(f"{dst}: {len(data)} bytes, {len(model['trees'])} trees, "

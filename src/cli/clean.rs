@@ -20,7 +20,7 @@ use std::path::PathBuf;
 /// removed block: {"id", "start", "end", "reason", "score", "match"} (byte offsets into the
 /// original text; reason repeat, near-repeat, contained or db).
 ///
-/// --policy context lets the built-in context model decide every
+/// --policy context (the default with --db) lets the built-in context model decide every
 /// block instead: a classifier over the block's text, its place on the page and the
 /// database's repetition evidence (reason "context", score = P(boilerplate), match = the
 /// evidence: {"by": "model"|"run", "site_docs", "site_pages", "other_sites", "inpage"}).
@@ -46,9 +46,11 @@ pub struct Args {
     #[arg(long, value_name = "R.jsonl")]
     report: Option<PathBuf>,
     /// Who decides: `repetition` (database entries and in-document repeats) or `context`
-    /// (the built-in model).
-    #[arg(long, value_enum, default_value = "repetition")]
-    policy: CleanPolicy,
+    /// (the built-in model). Default: context with --db, unless a repetition-only option
+    /// (--threshold, --min-docs, --min-fraction, --short-words, --short-min-fraction) is
+    /// given; repetition without --db (the model needs site counts to be reliable).
+    #[arg(long, value_enum)]
+    policy: Option<CleanPolicy>,
     /// Estimated Jaccard at or above which a long block matches a database entry (default: the
     /// database's near threshold).
     #[arg(long, value_name = "J")]
@@ -80,7 +82,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let block_params = args.blocks.params()?;
-    let policy = args.policy;
     let db = args.db.as_deref().map(read_db).transpose()?;
     if let (Some(path), Some(db)) = (&args.db, &db) {
         let wanted = HashParams::new(block_params, db.params.num_perm);
@@ -103,8 +104,14 @@ pub fn run(args: Args) -> Result<()> {
         (args.short_words.is_some(), "--short-words"),
         (args.short_min_fraction.is_some(), "--short-min-fraction"),
     ];
+    let repetition_flag = repetition_only.iter().find(|(set, _)| *set).map(|f| f.1);
+    let policy = match (args.policy, &db, repetition_flag) {
+        (Some(p), _, _) => p,
+        (None, Some(_), None) => CleanPolicy::Context,
+        (None, _, _) => CleanPolicy::Repetition,
+    };
     if policy == CleanPolicy::Context {
-        if let Some((_, flag)) = repetition_only.iter().find(|(set, _)| *set) {
+        if let Some(flag) = repetition_flag {
             return Err(Error::Usage(format!(
                 "{flag} applies to --policy repetition, not to the context model"
             )));

@@ -184,19 +184,25 @@ fn clean_with_the_context_policy_reports_its_evidence() {
         .unwrap_or_else(|| panic!("navigation removed: {report:#?}"));
     assert_eq!(nav["match"]["site_docs"], 3);
     assert_eq!(nav["match"]["site_pages"], 3);
-    // Same input, same output: deterministic; the repetition policy is the default.
+    // Same input, same output: deterministic; context is the default with --db.
     let again = dir.path().join("again.jsonl");
     run_ok(
         dupsift()
             .args(["clean", &p(&test), "--db", &p(&db), "--unit", "paragraph"])
-            .args(["-o", &p(&again), "--policy", "context"]),
-    );
-    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
-    let r = run_ok(
-        dupsift()
-            .args(["clean", &p(&test), "--db", &p(&db), "--unit", "paragraph"])
             .args(["-o", &p(&again)]),
     );
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+    // Repetition: explicitly, implied by a repetition-only option, and without --db.
+    for extra in [&["--policy", "repetition"][..], &["--min-docs", "2"][..]] {
+        let r = run_ok(
+            dupsift()
+                .args(["clean", &p(&test), "--db", &p(&db), "--unit", "paragraph"])
+                .args(["-o", &p(&again)])
+                .args(extra),
+        );
+        assert!(r.stderr.contains(", 0 context)"), "{}", r.stderr);
+    }
+    let r = run_ok(dupsift().args(["clean", &p(&test), "--unit", "paragraph", "-o", &p(&again)]));
     assert!(r.stderr.contains(", 0 context)"), "{}", r.stderr);
     // Repetition-only options are refused under the context policy.
     let r = run(dupsift()
