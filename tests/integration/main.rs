@@ -3,6 +3,7 @@
 //! writes into a temporary directory. Add a module per new area here.
 
 mod context;
+mod context_dragnet;
 mod dedup;
 mod determinism;
 mod encodings;
