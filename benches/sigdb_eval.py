@@ -152,7 +152,7 @@ def evaluate(name, train, test, label_field, gold_field, group, configs, args):
     ]
     for label, flags, use_db in configs:
         out, rep = os.path.join(work, "out.jsonl"), os.path.join(work, "rep.jsonl")
-        cmd = [args.bin, "clean", te, "--unit", "paragraph", "--db", use_db, "-o", out, "--report", rep] + flags
+        cmd = [args.bin, "clean", te, "--unit", "paragraph", "--db", use_db, "--policy", "repetition", "-o", out, "--report", rep] + flags
         err, secs = run(cmd)
         print(f"$ {' '.join(cmd)}\n  {err} ({secs:.1f} s)")
         starts = removed_blocks(rep)

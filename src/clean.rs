@@ -26,6 +26,8 @@ pub enum Reason {
     NearRepeat,
     Contained,
     Db,
+    /// The context model (`--policy context`, see [`crate::context`]).
+    Context,
 }
 
 impl From<RepeatKind> for Reason {
@@ -47,6 +49,15 @@ pub enum Matched {
     Block { start: usize, end: usize },
     /// A database entry (index into [`crate::sigdb::SignatureDb::entries`]).
     Entry { entry: u32, kind: MatchKind },
+    /// The context model's evidence: `by` is "model" (probability >= threshold) or "run"
+    /// (outside the best run of kept text); the rest are the repetition features it saw.
+    Context {
+        by: &'static str,
+        site_docs: u64,
+        site_pages: u64,
+        other_sites: u64,
+        inpage: u64,
+    },
 }
 
 /// The `match` object of a report line.
@@ -63,6 +74,15 @@ enum MatchOut<'a> {
         key: String,
         docs: u64,
         example: &'a str,
+    },
+    /// The context model's evidence: `by` is "model" (probability >= threshold) or "run"
+    /// (outside the best run of kept text); the rest are the repetition features it saw.
+    Context {
+        by: &'static str,
+        site_docs: u64,
+        site_pages: u64,
+        other_sites: u64,
+        inpage: u64,
     },
 }
 
@@ -114,6 +134,8 @@ pub struct Cleaner {
     params: BlockParams,
     db: Option<(Matcher, Grouping)>,
     min_repeat_words: usize,
+    /// `--policy context`: the model decides every block instead.
+    context: Option<crate::context::ContextCleaner>,
 }
 
 impl Cleaner {
@@ -123,6 +145,7 @@ impl Cleaner {
             params,
             db: None,
             min_repeat_words: DEFAULT_MIN_REPEAT_WORDS,
+            context: None,
         }
     }
 
@@ -142,6 +165,17 @@ impl Cleaner {
             params: matcher.db().params.blocks,
             db: Some((matcher, grouping)),
             min_repeat_words: DEFAULT_MIN_REPEAT_WORDS,
+            context: None,
+        }
+    }
+
+    /// A cleaner that lets the context model decide every block (see [`crate::context`]).
+    pub fn with_context(ctx: crate::context::ContextCleaner) -> Self {
+        Cleaner {
+            params: *ctx.params(),
+            db: None,
+            min_repeat_words: DEFAULT_MIN_REPEAT_WORDS,
+            context: Some(ctx),
         }
     }
 
@@ -152,6 +186,9 @@ impl Cleaner {
 
     /// Cleans `text`; `record` is the JSON record (for the group field), if any.
     pub fn clean(&self, text: &str, record: Option<&str>) -> Cleaned {
+        if let Some(ctx) = &self.context {
+            return ctx.clean(text, record);
+        }
         let doc = analyze(text, &self.params);
         let mut removed: Vec<Option<Removal>> = vec![None; doc.blocks.len()];
         for r in &doc.repeats {
@@ -217,6 +254,19 @@ impl Cleaner {
                         example: &e.example,
                     }
                 }
+                Matched::Context {
+                    by,
+                    site_docs,
+                    site_pages,
+                    other_sites,
+                    inpage,
+                } => MatchOut::Context {
+                    by,
+                    site_docs,
+                    site_pages,
+                    other_sites,
+                    inpage,
+                },
             };
             let line = ReportLine {
                 id,
@@ -285,7 +335,7 @@ pub fn rewrite(text: &str, removals: &[Removal]) -> String {
 }
 
 /// What a `clean` run did. `read == written + skipped`; `removed` is by [`Reason`] in the
-/// order repeat, near-repeat, contained, db.
+/// order repeat, near-repeat, contained, db, context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanStats {
     pub read: u64,
@@ -294,7 +344,7 @@ pub struct CleanStats {
     /// Documents written with empty text (every block removed).
     pub emptied: u64,
     pub blocks: u64,
-    pub removed: [u64; 4],
+    pub removed: [u64; 5],
     pub bytes_in: u64,
     pub bytes_out: u64,
 }

@@ -35,6 +35,10 @@ pub enum Error {
         fix: String,
     },
 
+    /// A context model file that cannot be used (wrong version, features or corrupt).
+    #[error("{name}: {problem}")]
+    BadModel { name: String, problem: String },
+
     /// Options that contradict each other or are out of range.
     #[error("invalid option: {0}")]
     Usage(String),

@@ -9,6 +9,7 @@
 pub mod blocks;
 pub mod clean;
 pub mod cluster;
+pub mod context;
 pub mod corpus;
 pub mod dedup;
 pub mod error;

@@ -6,6 +6,10 @@ shipped model cover news/blog pages and a documentation site?
 Reads third-party data from /work/shared/corpora (never copied into the repo).
 
     nice -n 10 /tmp/ctxenv/bin/python benches/context/joint.py [--features all|portable]
+        [--export benches/context/model_joint.json]
+
+--export writes the dragnet+pydocs model in model.json's format (the metadata of model.json,
+these trees, and the joint scores) -- the model dupsift ships (see benches/context/export.py).
 
 Fixed hyper-parameters = the ones train.py chose (lr 0.05, depth 6, 31 leaves, 200 trees,
 sqrt(words) weights); decision = p >= 0.675 then best run (penalty 4), as in model.json, and
@@ -37,10 +41,28 @@ def corpus(pages, names):
     return T.matrix(rows, names), np.array(y), np.array(pidx)
 
 
+def export(bst, names: list[str], args, res: dict) -> None:
+    """model.json's metadata (threshold .675, best run 4, word lists) with the joint trees."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "model.json"), encoding="utf-8") as f:
+        model = json.load(f)
+    assert model["features"] == names and model["threshold"] == 0.675
+    assert model["run_penalty"] == 4.0 and model["smoothing_alpha"] == 0.0
+    model["trees"] = T.export_trees(bst)
+    model["params"] = PARAMS
+    model["training"] = "dragnet training pages (minus comment-in-gold pages) + python-docs training pages"
+    model["scores"] = {k: v for k, v in res.items() if k.startswith("dragnet+pydocs/")
+                       and k.endswith("p>=0.675+run4")}
+    with open(args.export, "w") as f:
+        json.dump(model, f, separators=(",", ":"))
+    print(f"exported {len(model['trees'])} trees to {args.export}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--features", default="all", choices=["all", "portable"])
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--export", help="write the dragnet+pydocs model (model.json format) here")
     args = ap.parse_args()
     t0 = time.time()
     names = F.feature_names(args.features)
@@ -78,6 +100,8 @@ def main() -> None:
                     m = T.evaluate(pages, rem, ids)
                     res[f"{train_on}/{cname}/{sname}/{dname}"] = m
                     print(T.fmt(f"train {train_on} -> {cname} {sname} {dname}", m), flush=True)
+        if train_on == "dragnet+pydocs" and args.export:
+            export(bst, names, args, res)
     res["seconds"] = time.time() - t0
     with open(os.path.join(args.out, f"results_joint_{args.features}.json"), "w") as f:
         json.dump(res, f, indent=1)

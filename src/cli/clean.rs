@@ -3,6 +3,7 @@
 use super::common::{print_summary, BlockArgs, InputArgs};
 use super::learn::PolicyArgs;
 use dupsift::clean::{clean_corpus, Cleaner};
+use dupsift::context::{model::Model, ContextCleaner};
 use dupsift::output::{refuse_overwriting_inputs, AtomicFile};
 use dupsift::sigdb::format::param_differences;
 use dupsift::sigdb::{read_db, HashParams, Matcher};
@@ -19,6 +20,13 @@ use std::path::PathBuf;
 /// removed block: {"id", "start", "end", "reason", "score", "match"} (byte offsets into the
 /// original text; reason repeat, near-repeat, contained or db), then with --skip-bad one line
 /// per skipped record: {"location": "FILE:LINE", "reason": "skipped", "error"}.
+///
+/// --policy context (the default with --db) lets the built-in context model decide every
+/// block instead: a classifier over the block's text, its place on the page and the
+/// database's repetition evidence (reason "context", score = P(boilerplate), match = the
+/// evidence: {"by": "model"|"run", "site_docs", "site_pages", "other_sites", "inpage"}).
+/// Without --db it sees every page as from a site it never learned (no site counts).
+/// The model was trained on blank-line paragraphs of web pages (use --unit paragraph).
 ///
 /// Example: dupsift clean pages.jsonl --db site.dsig -o clean.jsonl --report removed.jsonl
 #[derive(Debug, clap::Args)]
@@ -38,6 +46,12 @@ pub struct Args {
     /// Write one JSON line per removed block here.
     #[arg(long, value_name = "R.jsonl")]
     report: Option<PathBuf>,
+    /// Who decides: `repetition` (database entries and in-document repeats) or `context`
+    /// (the built-in model). Default: context with --db, unless a repetition-only option
+    /// (--threshold, --min-docs, --min-fraction, --short-words, --short-min-fraction) is
+    /// given; repetition without --db (the model needs site counts to be reliable).
+    #[arg(long, value_enum)]
+    policy: Option<CleanPolicy>,
     /// Estimated Jaccard at or above which a long block matches a database entry (default: the
     /// database's near threshold).
     #[arg(long, value_name = "J")]
@@ -57,6 +71,13 @@ pub struct Args {
     short_min_fraction: Option<f64>,
 }
 
+/// Values of `--policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CleanPolicy {
+    Repetition,
+    Context,
+}
+
 pub fn run(args: Args) -> Result<()> {
     // The database is an input too: `-o site.dsig` must not replace it with JSONL.
     let mut inputs = args.input.inputs.clone();
@@ -69,23 +90,49 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let block_params = args.blocks.params()?;
-    let cleaner = match &args.db {
-        None => Cleaner::new(block_params),
-        Some(path) => {
-            let db = read_db(path)?;
-            let wanted = HashParams::new(block_params, db.params.num_perm);
-            let diffs = param_differences(&db.params, &wanted);
-            if !diffs.is_empty() {
-                return Err(Error::BadDb {
-                    path: path.clone(),
-                    problem: format!(
-                        "learned with other block options (database vs command line: {})",
-                        diffs.join(", ")
-                    ),
-                    fix: "pass clean the same block options as learn (see `dupsift inspect`)"
-                        .into(),
-                });
-            }
+    let db = args.db.as_deref().map(read_db).transpose()?;
+    if let (Some(path), Some(db)) = (&args.db, &db) {
+        let wanted = HashParams::new(block_params, db.params.num_perm);
+        let diffs = param_differences(&db.params, &wanted);
+        if !diffs.is_empty() {
+            return Err(Error::BadDb {
+                path: path.clone(),
+                problem: format!(
+                    "learned with other block options (database vs command line: {})",
+                    diffs.join(", ")
+                ),
+                fix: "pass clean the same block options as learn (see `dupsift inspect`)".into(),
+            });
+        }
+    }
+    let repetition_only = [
+        (args.threshold.is_some(), "--threshold"),
+        (args.min_docs.is_some(), "--min-docs"),
+        (args.min_fraction.is_some(), "--min-fraction"),
+        (args.short_words.is_some(), "--short-words"),
+        (args.short_min_fraction.is_some(), "--short-min-fraction"),
+    ];
+    let repetition_flag = repetition_only.iter().find(|(set, _)| *set).map(|f| f.1);
+    let policy = match (args.policy, &db, repetition_flag) {
+        (Some(p), _, _) => p,
+        (None, Some(_), None) => CleanPolicy::Context,
+        (None, _, _) => CleanPolicy::Repetition,
+    };
+    if policy == CleanPolicy::Context {
+        if let Some(flag) = repetition_flag {
+            return Err(Error::Usage(format!(
+                "{flag} applies to --policy repetition, not to the context model"
+            )));
+        }
+    }
+    let cleaner = match (policy, db) {
+        (CleanPolicy::Context, db) => Cleaner::with_context(ContextCleaner::new(
+            Model::shipped()?,
+            block_params,
+            db.as_ref(),
+        )),
+        (CleanPolicy::Repetition, None) => Cleaner::new(block_params),
+        (CleanPolicy::Repetition, Some(db)) => {
             if let Some(t) = args.threshold {
                 if !(t > 0.0 && t <= 1.0) {
                     return Err(Error::Usage(format!(
@@ -119,7 +166,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(r) = report {
         r.commit()?;
     }
-    let [rep, near, cont, db] = stats.removed;
+    let [rep, near, cont, db, context] = stats.removed;
     print_summary(
         "clean",
         stats.read,
@@ -127,7 +174,7 @@ pub fn run(args: Args) -> Result<()> {
         &stats.skipped,
         None,
         &format!(
-            "{} blocks, {} removed ({rep} repeat, {near} near-repeat, {cont} contained, {db} db); \
+            "{} blocks, {} removed ({rep} repeat, {near} near-repeat, {cont} contained, {db} db, {context} context); \
              {} -> {} bytes of text",
             stats.blocks,
             stats.removed_total(),

@@ -3,6 +3,8 @@
 //! writes into a temporary directory. Add a module per new area here.
 
 mod accounting;
+mod context;
+mod context_dragnet;
 mod db_corruption;
 mod dedup;
 mod determinism;

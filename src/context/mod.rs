@@ -1,0 +1,167 @@
+//! Context-aware boilerplate detection (issue 6): a block classifier that combines the
+//! signature database's repetition evidence with the block's own text and its place on the
+//! page, used by `clean --policy context`.
+//!
+//! Why: repetition alone cannot tell "Note" from "Navigation" (both recur on every page of a
+//! site) and cannot see one-off chrome (a comment thread, "12 comments", a dateline). A small
+//! gradient-boosted tree model over 75 cheap per-block features (`features`) — trained in
+//! `benches/context/` on dragnet and shipped in the binary (`model`) — decides per block;
+//! `decide` applies the threshold and the best-run post-processing it was tuned with.
+//!
+//! Without a database every block gets the evidence of a site the database has never seen
+//! (site counts 0, no other sites): the model was trained with such pages (sites with one
+//! training page), so this is a defined, if weaker, mode rather than an error.
+
+pub mod decide;
+pub mod evidence;
+pub mod features;
+pub mod model;
+
+use crate::blocks::{block_key, BlockParams};
+use crate::clean::{rewrite, Cleaned, Matched, Reason, Removal};
+use crate::segment::segment;
+use crate::sigdb::{Grouping, SignatureDb};
+use decide::Decision;
+use evidence::KeyIndex;
+use features::{page_features, Lexicon, Repetition};
+use model::Model;
+
+/// The model's input for one page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageFeatures {
+    pub spans: Vec<crate::segment::Span>,
+    pub rep: Vec<Repetition>,
+    /// Row-major, [`features::N_FEATURES`] columns.
+    pub x: Vec<f64>,
+}
+
+/// Every block of one page with the model's view of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageVerdict {
+    pub blocks: Vec<BlockVerdict>,
+}
+
+/// One block: where it is, the evidence, the probability and the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockVerdict {
+    pub span: crate::segment::Span,
+    pub repetition: Repetition,
+    /// Other copies of the block's key on the page.
+    pub inpage: u64,
+    /// P(boilerplate).
+    pub p: f64,
+    pub decision: Decision,
+}
+
+/// Classifies and cleans pages with the context model; shared by all threads.
+#[derive(Debug)]
+pub struct ContextCleaner {
+    model: Model,
+    lexicon: Lexicon,
+    params: BlockParams,
+    evidence: Option<(KeyIndex, Grouping)>,
+}
+
+impl ContextCleaner {
+    /// A cleaner with `model`; with `db`, blocks are cut and keyed with the database's
+    /// parameters and get its repetition evidence (see the module docs for no database).
+    pub fn new(model: Model, params: BlockParams, db: Option<&SignatureDb>) -> Self {
+        let params = db.map_or(params, |d| d.params.blocks);
+        ContextCleaner {
+            lexicon: Lexicon::new(&model.meta),
+            model,
+            params,
+            evidence: db.map(|d| (KeyIndex::new(d), d.grouping.clone())),
+        }
+    }
+
+    /// The block parameters in use.
+    pub fn params(&self) -> &BlockParams {
+        &self.params
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The blocks of `text`, their evidence and feature rows (row-major,
+    /// [`features::N_FEATURES`] columns); `record` is the JSON record (for the group).
+    pub fn features(&self, text: &str, record: Option<&str>) -> PageFeatures {
+        let spans = segment(text, self.params.unit);
+        let mut norm = String::new();
+        let seed = self.params.shingler.seed;
+        let keys: Vec<u64> = spans
+            .iter()
+            .map(|s| block_key(s.text(text), seed, &mut norm))
+            .collect();
+        let rep: Vec<Repetition> = match &self.evidence {
+            None => vec![Repetition::default(); spans.len()],
+            Some((index, grouping)) => {
+                let group = index.group_id(&grouping.group_of(record));
+                keys.iter().map(|&k| index.repetition(group, k)).collect()
+            }
+        };
+        let texts: Vec<&str> = spans.iter().map(|s| s.text(text)).collect();
+        let x = page_features(&texts, &keys, &rep, &self.lexicon);
+        PageFeatures { spans, rep, x }
+    }
+
+    /// The verdict on every block of `text`; `record` is the JSON record (for the group).
+    pub fn classify(&self, text: &str, record: Option<&str>) -> PageVerdict {
+        let PageFeatures { spans, rep, x } = self.features(text, record);
+        let mut p = Vec::new();
+        self.model.predict(&x, &mut p);
+        let nf = features::N_FEATURES;
+        let words: Vec<f64> = x.chunks_exact(nf).map(|r| r[0]).collect();
+        let meta = &self.model.meta;
+        let decisions = decide::decide(
+            &p,
+            &words,
+            meta.threshold,
+            meta.smoothing_alpha,
+            meta.run_penalty,
+        );
+        let blocks = (0..spans.len())
+            .map(|i| BlockVerdict {
+                span: spans[i],
+                repetition: rep[i],
+                inpage: x[i * nf + 23] as u64,
+                p: p[i],
+                decision: decisions[i],
+            })
+            .collect();
+        PageVerdict { blocks }
+    }
+
+    /// Cleans `text`: removes every block the model (or the best run) decided is boilerplate.
+    pub fn clean(&self, text: &str, record: Option<&str>) -> Cleaned {
+        let verdict = self.classify(text, record);
+        let removals: Vec<Removal> = verdict
+            .blocks
+            .iter()
+            .filter(|b| b.decision != Decision::Keep)
+            .map(|b| Removal {
+                span: b.span,
+                reason: Reason::Context,
+                score: b.p,
+                matched: Matched::Context {
+                    by: if b.decision == Decision::Model {
+                        "model"
+                    } else {
+                        "run"
+                    },
+                    site_docs: b.repetition.site_count,
+                    site_pages: b.repetition.site_pages,
+                    other_sites: b.repetition.other_sites,
+                    inpage: b.inpage,
+                },
+            })
+            .collect();
+        Cleaned {
+            text: rewrite(text, &removals),
+            blocks: verdict.blocks.len(),
+            removals,
+        }
+    }
+}
