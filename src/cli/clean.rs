@@ -10,7 +10,9 @@ use dupsift::sigdb::{read_db, HashParams, Matcher};
 use dupsift::{Error, Result};
 use std::path::PathBuf;
 
-/// Write every input record with its text cleaned and every other field kept (JSONL; a text
+/// Remove in-page repeats and learned boilerplate; every other field is kept.
+///
+/// Writes every input record with its text cleaned and every other field kept (JSONL; a text
 /// file becomes a record {"id", "text"}).
 ///
 /// Always removes in-document repeats (exact, near and truncated copies of an earlier block),

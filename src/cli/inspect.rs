@@ -7,8 +7,10 @@ use dupsift::Result;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Show a signature database: format version, every parameter, counts and the entries found in
-/// the most documents (boilerplate under the database's stored policy).
+/// Show a signature database: version, parameters, counts, top entries.
+///
+/// Shows the format version, every parameter, counts and the entries found in the most
+/// documents (boilerplate under the database's stored policy).
 ///
 /// Example: dupsift inspect site.dsig --top 20
 #[derive(Debug, clap::Args)]

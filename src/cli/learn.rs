@@ -7,7 +7,9 @@ use dupsift::sigdb::{write_db, Grouping, HashParams, Learner, Policy, DEFAULT_BL
 use dupsift::{Error, Result};
 use std::path::PathBuf;
 
-/// Learn which blocks recur across the documents of each group (site) and write them to a
+/// Learn a site's boilerplate into a signature database (.dsig).
+///
+/// Learns which blocks recur across the documents of each group (site) and writes them to a
 /// signature database for `dupsift clean --db`.
 ///
 /// Every distinct block is stored with its document count (near-duplicate long blocks counted

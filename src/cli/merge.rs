@@ -5,9 +5,10 @@ use dupsift::sigdb::{merge, read_db, write_db};
 use dupsift::Result;
 use std::path::PathBuf;
 
-/// Combine signature databases learned on shards of a corpus into one, equal to the database
-/// learned on all shards at once (in argument order). Refuses databases learned with different
-/// options.
+/// Combine signature databases learned on shards into one.
+///
+/// The result equals the database learned on all shards at once (in argument order). Refuses
+/// databases learned with different options.
 ///
 /// Example: dupsift merge shard1.dsig shard2.dsig -o all.dsig
 #[derive(Debug, clap::Args)]
