@@ -12,7 +12,7 @@ WORK=${WORK:-/tmp/dupsift-acc}
 PY=${PY:-/tmp/pyenv/bin/python}
 mkdir -p "$WORK"
 PREFIX="$WORK/c${SIZE}s$SEED"
-[ -s "$PREFIX.jsonl" ] || "$PY" /work/shared/bench/make_corpus.py --size-mb "$SIZE" --seed "$SEED" --out "$PREFIX" >/dev/null
+[ -s "$PREFIX.jsonl" ] || "$PY" "${DUPSIFT_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}/bench/make_corpus.py" --size-mb "$SIZE" --seed "$SEED" --out "$PREFIX" >/dev/null
 python3 benches/peers/truth.py "$PREFIX" --threshold "$T" --out "$PREFIX.truth$T" >/dev/null
 cargo build --release --quiet
 for verify in estimate exact; do

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-SHARED = "/work/shared/corpora"
+SHARED = os.environ.get("DUPSIFT_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")) + "/corpora"
 COMMENT_GOLD = {"419", "T50"}  # test pages whose gold_main holds the comment thread
 
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-DATA = "/work/shared/corpora/debian-docs"
+DATA = os.environ.get("DUPSIFT_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")) + "/corpora/debian-docs"
 
 
 def extract(work: str) -> str:

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-SHARED = "/work/shared/corpora"
+SHARED = os.environ.get("DUPSIFT_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")) + "/corpora"
 
 
 def blocks_with_offsets(text):

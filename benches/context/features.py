@@ -10,6 +10,7 @@ y = 0 means content (kept).  y = 1 - block_label_derived (dragnet) / 1 - block_l
 """
 from __future__ import annotations
 
+import os
 import gzip
 import hashlib
 import json
@@ -18,8 +19,9 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 
-DRAGNET = "/work/shared/corpora/dragnet/pages.jsonl.gz"
-PYDOCS = "/work/shared/corpora/debian-docs/python-docs.jsonl.xz"
+_SHARED = os.environ.get("DUPSIFT_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared"))
+DRAGNET = _SHARED + "/corpora/dragnet/pages.jsonl.gz"
+PYDOCS = _SHARED + "/corpora/debian-docs/python-docs.jsonl.xz"
 
 FEATURE_VERSION = 1
 
