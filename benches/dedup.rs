@@ -29,14 +29,11 @@ fn write_corpus(path: &Path) -> u64 {
     for (i, d) in docs.iter().enumerate() {
         record(format!("d{i}"), d);
     }
-    for i in 0..EXACT {
-        record(format!("exact{i}"), &docs[i]);
+    for (i, d) in docs[..EXACT].iter().enumerate() {
+        record(format!("exact{i}"), d);
     }
-    for i in 0..NEAR {
-        record(
-            format!("near{i}"),
-            &format!("{} and one more", docs[EXACT + i]),
-        );
+    for (i, d) in docs[EXACT..EXACT + NEAR].iter().enumerate() {
+        record(format!("near{i}"), &format!("{d} and one more"));
     }
     out.flush().expect("flush corpus");
     bytes
