@@ -5,6 +5,8 @@
 //! and one notice line that each page repeats once. The bench asserts the analysis finds
 //! exactly that one repeat per page and the scan exactly the planted rows.
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/prose.rs"]
 mod prose;
 
@@ -84,12 +86,5 @@ fn blocks(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .measurement_time(std::time::Duration::from_secs(3))
-        .warm_up_time(std::time::Duration::from_secs(1))
-}
-
-criterion_group! { name = benches; config = config(); targets = blocks }
+criterion_group! { name = benches; config = config::short(10, 3); targets = blocks }
 criterion_main!(benches);

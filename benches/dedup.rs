@@ -2,6 +2,8 @@
 //! on generated prose with planted copies. The result is checked before timing and in every
 //! iteration: exactly the planted exact and near copies are removed.
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/prose.rs"]
 mod prose;
 
@@ -75,12 +77,5 @@ fn dedup_end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .measurement_time(std::time::Duration::from_secs(5))
-        .warm_up_time(std::time::Duration::from_secs(1))
-}
-
-criterion_group! { name = benches; config = config(); targets = dedup_end_to_end }
+criterion_group! { name = benches; config = config::short(10, 5); targets = dedup_end_to_end }
 criterion_main!(benches);

@@ -4,6 +4,8 @@
 //! The signatures are random except for planted near-duplicate pairs (90% of lanes equal), so
 //! the candidate set is known: the bench asserts it is exactly the planted pairs.
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/prose.rs"]
 mod prose;
 
@@ -72,12 +74,5 @@ fn banding(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .measurement_time(std::time::Duration::from_secs(3))
-        .warm_up_time(std::time::Duration::from_secs(1))
-}
-
-criterion_group! { name = benches; config = config(); targets = banding }
+criterion_group! { name = benches; config = config::short(10, 3); targets = banding }
 criterion_main!(benches);

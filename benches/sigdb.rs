@@ -2,6 +2,8 @@
 //! pages of one site, each with the same 12 template lines around 40 unique lines. Every
 //! bench asserts its result so a broken build cannot look fast.
 
+#[path = "common/config.rs"]
+mod config;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dupsift::blocks::BlockParams;
 use dupsift::clean::Cleaner;
@@ -79,5 +81,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! { name = benches; config = config::short(10, 3); targets = bench }
 criterion_main!(benches);

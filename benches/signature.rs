@@ -4,6 +4,8 @@
 //! Each bench checks its result first (shingle count, identical signatures from every kernel,
 //! a Jaccard estimate near the planted one), so a broken kernel cannot look fast.
 
+#[path = "common/config.rs"]
+mod config;
 #[path = "common/prose.rs"]
 mod prose;
 
@@ -114,13 +116,5 @@ fn minhash(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    // Short runs: the build machine is shared; criterion still reports a confidence interval.
-    Criterion::default()
-        .sample_size(20)
-        .measurement_time(std::time::Duration::from_secs(3))
-        .warm_up_time(std::time::Duration::from_secs(1))
-}
-
-criterion_group! { name = benches; config = config(); targets = shingling, minhash }
+criterion_group! { name = benches; config = config::short(20, 3); targets = shingling, minhash }
 criterion_main!(benches);
