@@ -26,9 +26,9 @@ import hashlib
 import json
 import lzma
 import os
-import subprocess
-import sys
-import time
+
+# Same word-4-gram measure and command runner as the repetition-policy evaluation.
+from sigdb_eval import ngrams, run  # noqa: E402
 
 SHARED = os.environ.get("DUPSIFT_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")) + "/corpora"
 COMMENT_GOLD = {"419", "T50"}  # test pages whose gold_main holds the comment thread
@@ -46,11 +46,6 @@ def blocks(text):
             out.append((start, start + len(s.encode("utf-8")), s))
         pos += len(raw) + 2
     return out
-
-
-def ngrams(text, n=4):
-    t = text.lower().split()
-    return collections.Counter(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
 
 
 def prf(tp, npred, ntrue):
@@ -85,14 +80,6 @@ class Score:
         return {"pages": self.pages, "block": prf(self.tp, self.npred, self.ntrue),
                 "text4": prf(self.g_tp, self.g_kept, self.g_gold),
                 "lost": self.lost / self.content if self.content else 0.0}
-
-
-def run(cmd):
-    t = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr}")
-    return r.stderr.strip(), time.time() - t
 
 
 def write(path, recs):

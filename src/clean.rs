@@ -49,15 +49,20 @@ pub enum Matched {
     Block { start: usize, end: usize },
     /// A database entry (index into [`crate::sigdb::SignatureDb::entries`]).
     Entry { entry: u32, kind: MatchKind },
-    /// The context model's evidence: `by` is "model" (probability >= threshold) or "run"
-    /// (outside the best run of kept text); the rest are the repetition features it saw.
-    Context {
-        by: &'static str,
-        site_docs: u64,
-        site_pages: u64,
-        other_sites: u64,
-        inpage: u64,
-    },
+    /// The context model decided (see [`ContextEvidence`]).
+    Context(ContextEvidence),
+}
+
+/// Why the context model removed a block: `by` is "model" (probability >= threshold) or
+/// "run" (outside the best run of kept text); the rest are the repetition features it saw.
+/// The same struct is the report's `match` object, so the two cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ContextEvidence {
+    pub by: &'static str,
+    pub site_docs: u64,
+    pub site_pages: u64,
+    pub other_sites: u64,
+    pub inpage: u64,
 }
 
 /// The `match` object of a report line.
@@ -75,15 +80,7 @@ enum MatchOut<'a> {
         docs: u64,
         example: &'a str,
     },
-    /// The context model's evidence: `by` is "model" (probability >= threshold) or "run"
-    /// (outside the best run of kept text); the rest are the repetition features it saw.
-    Context {
-        by: &'static str,
-        site_docs: u64,
-        site_pages: u64,
-        other_sites: u64,
-        inpage: u64,
-    },
+    Context(ContextEvidence),
 }
 
 /// One removed block.
@@ -254,19 +251,7 @@ impl Cleaner {
                         example: &e.example,
                     }
                 }
-                Matched::Context {
-                    by,
-                    site_docs,
-                    site_pages,
-                    other_sites,
-                    inpage,
-                } => MatchOut::Context {
-                    by,
-                    site_docs,
-                    site_pages,
-                    other_sites,
-                    inpage,
-                },
+                Matched::Context(evidence) => MatchOut::Context(evidence),
             };
             let line = ReportLine {
                 id,

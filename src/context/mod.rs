@@ -18,7 +18,7 @@ pub mod features;
 pub mod model;
 
 use crate::blocks::{block_key, BlockParams};
-use crate::clean::{rewrite, Cleaned, Matched, Reason, Removal};
+use crate::clean::{rewrite, Cleaned, ContextEvidence, Matched, Reason, Removal};
 use crate::segment::segment;
 use crate::sigdb::{Grouping, SignatureDb};
 use decide::Decision;
@@ -145,7 +145,7 @@ impl ContextCleaner {
                 span: b.span,
                 reason: Reason::Context,
                 score: b.p,
-                matched: Matched::Context {
+                matched: Matched::Context(ContextEvidence {
                     by: if b.decision == Decision::Model {
                         "model"
                     } else {
@@ -155,7 +155,7 @@ impl ContextCleaner {
                     site_pages: b.repetition.site_pages,
                     other_sites: b.repetition.other_sites,
                     inpage: b.inpage,
-                },
+                }),
             })
             .collect();
         Cleaned {
