@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Peak memory of `dupsift dedup` per document: synthetic corpora of 1M and 4M short documents
-# (Python-generated, ~30 words each, 10 % near-duplicates), peak RSS from /usr/bin/time -v.
+# Peak memory per document: synthetic corpora of 1M and 4M short documents (Python-generated,
+# ~30 words each, 10 % near-duplicates), peak RSS from /usr/bin/time -v.
 # bytes/doc = (RSS(4M) - RSS(1M)) / 3M, the slope beyond fixed buffers.
 # Uses only generated data under $WORK (default /tmp/dupsift-scaling); needs ~1.5 GB of disk.
 #
-#   benches/scaling.sh [SIZES...]        e.g. benches/scaling.sh 1000000 4000000
+# MODE picks the command measured:
+#   dedup     (default) `dupsift dedup`: keeps ~21 bytes per document (signature bands, ids)
+#   clean     `dupsift clean` without a database: streaming, should stay flat
+#   clean-db  `dupsift clean --db` with a database learned on the first 20,000 documents
+#             (context policy, the default with --db): streaming, should stay flat
+#
+#   benches/scaling.sh [SIZES...]                e.g. benches/scaling.sh 1000000 4000000
+#   MODE=clean-db benches/scaling.sh 1000000 4000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/dupsift-scaling}
@@ -35,16 +42,31 @@ with open(out, "w") as f:
 PY
 }
 
+MODE=${MODE:-dedup}
+command_for() { # command_for N IN: sets CMD
+  case "$MODE" in
+    dedup) CMD=("$BIN" dedup "$2" -o "$WORK/kept$1.jsonl") ;;
+    clean) CMD=("$BIN" clean "$2" -o "$WORK/clean$1.jsonl") ;;
+    clean-db) CMD=("$BIN" clean "$2" --db "$WORK/first20k.dsig" -o "$WORK/clean$1.jsonl") ;;
+    *) echo "unknown MODE=$MODE (dedup | clean | clean-db)" >&2; exit 2 ;;
+  esac
+}
+
 declare -A RSS
 for n in "${SIZES[@]}"; do
   in="$WORK/syn$n.jsonl"
   [ -s "$in" ] || gen "$n" "$in"
-  /usr/bin/time -v "$BIN" dedup "$in" -o "$WORK/kept$n.jsonl" 2>"$WORK/time$n.txt" || { cat "$WORK/time$n.txt"; exit 1; }
-  grep "dupsift dedup" "$WORK/time$n.txt"
+  if [ "$MODE" = clean-db ] && [ ! -s "$WORK/first20k.dsig" ]; then
+    head -n 20000 "$in" >"$WORK/first20k.jsonl"
+    "$BIN" learn "$WORK/first20k.jsonl" -o "$WORK/first20k.dsig"
+  fi
+  command_for "$n" "$in"
+  /usr/bin/time -v "${CMD[@]}" 2>"$WORK/time$n.txt" || { cat "$WORK/time$n.txt"; exit 1; }
+  grep -E "documents read" "$WORK/time$n.txt" || true
   kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time$n.txt")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time$n.txt")
   RSS[$n]=$kb
-  echo "docs=$n peak_rss_kb=$kb wall=$wall bytes_per_doc_total=$(( kb * 1024 / n ))"
+  echo "mode=$MODE docs=$n peak_rss_kb=$kb wall=$wall bytes_per_doc_total=$(( kb * 1024 / n ))"
 done
 if [ "${#SIZES[@]}" -ge 2 ]; then
   a=${SIZES[0]}; b=${SIZES[-1]}
