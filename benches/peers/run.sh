@@ -3,6 +3,8 @@
 # Needs ../shared (make_corpus.py) and network access to PyPI for the peers' virtualenv.
 #   bash benches/peers/run.sh PREFIX OUTDIR [THREADS...]    e.g. bash benches/peers/run.sh /tmp/c100 /tmp/peers 1 2
 # PREFIX.jsonl must exist (make it with make_corpus.py, see README.md here).
+# The table is printed and written into benches/README.md (between the peers-table markers,
+# with the date and this command); NO_UPDATE=1 only prints it.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -23,4 +25,8 @@ for th in "${THREADS[@]}"; do
     "$PY" "$HERE/dupsift_run.py" "$BIN" "$PREFIX.jsonl" --threshold "$T" --threads "$th" --mode 16x8 \
         --bands 16 --rows 8 --out "$OUT/$NAME.dupsift-16x8.t$th.json"
 done
+if [ -z "${NO_UPDATE:-}" ]; then
+    export TABLE_UPDATE="$ROOT/benches/README.md"
+    export TABLE_COMMAND="bash benches/peers/run.sh $PREFIX $OUT ${THREADS[*]}"
+fi
 bash "$HERE/run_peers.sh" "$PREFIX" "$OUT" "${THREADS[@]}"

@@ -25,4 +25,6 @@ done
 # datasketch has no threads: one run per hash function
 PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --out "$OUT/$NAME.datasketch.t1.json"
 PEER_T0=$(date +%s.%N) "$PY" "$HERE/peer.py" datasketch "$PREFIX.jsonl" "${COMMON[@]}" --threads 1 --datasketch-hash sha1 --out "$OUT/$NAME.datasketch-sha1.t1.json"
-"$PY" "$HERE/table.py" --truth "$PREFIX.truth$(printf %.2f "$T")" "$OUT/$NAME".*.json
+# TABLE_UPDATE=FILE (set by run.sh) rewrites the marked table in FILE with the date.
+"$PY" "$HERE/table.py" --truth "$PREFIX.truth$(printf %.2f "$T")" "$OUT/$NAME".*.json \
+    ${TABLE_UPDATE:+--update "$TABLE_UPDATE" --command "${TABLE_COMMAND:-}"}

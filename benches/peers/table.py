@@ -8,10 +8,16 @@ peak RSS MB, verified pairs, pair precision/recall, removed-document precision/r
 "x dupsift": e2e MB/s of the row divided by the e2e MB/s of the dupsift result with the same
 thread count (or of the first dupsift result if none matches); empty when no result has
 "tool": "dupsift". Truth columns are left empty when --truth is not given.
+
+--update FILE also writes the markdown table into FILE between the lines
+`<!-- peers-table:start -->` and `<!-- peers-table:end -->`, headed by the date, the machine's
+load average and --command (how the table was made), so the committed table is always the
+script's output, never hand-edited.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -33,6 +39,8 @@ def main() -> None:
     ap.add_argument("results", nargs="+", help="RESULT.json files")
     ap.add_argument("--truth", help="truth.py output prefix")
     ap.add_argument("--format", choices=("md", "tsv"), default="md")
+    ap.add_argument("--update", metavar="FILE", help="rewrite the marked table in this markdown file")
+    ap.add_argument("--command", default="", help="the command that made the results (for --update)")
     args = ap.parse_args()
 
     rows = []
@@ -78,10 +86,36 @@ def main() -> None:
             print("\t".join(row))
         return
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(head)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
-    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
+             "|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"]
     for row in table:
-        print("| " + " | ".join((c.rjust(w) if i else c.ljust(w)) for i, (c, w) in enumerate(zip(row, widths))) + " |")
+        lines.append("| " + " | ".join((c.rjust(w) if i else c.ljust(w)) for i, (c, w) in enumerate(zip(row, widths))) + " |")
+    print("\n".join(lines))
+    if args.update:
+        update_marked_table(args.update, lines, args.command)
+
+
+START, END = "<!-- peers-table:start -->", "<!-- peers-table:end -->"
+
+
+def update_marked_table(path: str, lines: list[str], command: str) -> None:
+    """Replace the text between the markers in `path` (atomically: temp file + rename)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        sys.exit(f"{path}: needs exactly one {START} line before one {END} line")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    head = [f"Generated {stamp} by `{command or 'benches/peers/table.py'}`; load average (1/5/15 min) "
+            f"when the table was written: {load}.", ""]
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    new = before + START + "\n" + "\n".join(head + lines) + "\n" + END + after
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(new)
+    os.replace(tmp, path)
+    print(f"updated the table in {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
