@@ -405,7 +405,8 @@ mod tests {
         assert_eq!(m.meta.feature_version, FEATURE_VERSION);
         assert_eq!(m.n_trees(), 200);
         assert_eq!(m.meta.features, FEATURE_NAMES);
-        assert_eq!(m.meta.threshold, 0.675);
+        assert_eq!(m.meta.threshold, 0.775);
+        assert_eq!(m.meta.run_penalty, Some(4.0));
     }
 
     #[test]

@@ -60,11 +60,14 @@ fn shipped_model_reproduces_its_recorded_dragnet_score() {
         return;
     }
     let model = Model::shipped().unwrap();
-    let key = "dragnet+pydocs/dragnet/test_sites3_cleangold/p>=0.675+run4";
+    let key = "dragnet+pydocs/dragnet/test_sites3_cleangold/shipped";
     let recorded = &model.meta.scores[key];
-    let (want_block, want_text) = (
+    let (want_block, want_text, want_lost) = (
         recorded["block"]["f1"].as_f64().expect("recorded block F1"),
         recorded["text4"]["f1"].as_f64().expect("recorded text4 F1"),
+        recorded["content_lost"]
+            .as_f64()
+            .expect("recorded content lost"),
     );
     let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
         std::fs::File::open(&corpus).unwrap(),
@@ -124,6 +127,7 @@ fn shipped_model_reproduces_its_recorded_dragnet_score() {
     let skip: HashSet<&str> = COMMENT_GOLD.into_iter().collect();
     let (mut tp, mut npred, mut ntrue, mut pages_scored) = (0, 0, 0, 0);
     let (mut g_tp, mut g_kept, mut g_gold) = (0, 0, 0);
+    let (mut lost_words, mut content_words) = (0u64, 0u64);
     for p in pages.iter().filter(|p| p["split"] == "test") {
         let (id, site) = (
             p["id"].as_str().unwrap(),
@@ -145,6 +149,11 @@ fn shipped_model_reproduces_its_recorded_dragnet_score() {
             tp += (removed && boiler) as u64;
             npred += removed as u64;
             ntrue += boiler as u64;
+            if !boiler {
+                let w = t.split_whitespace().count() as u64;
+                content_words += w;
+                lost_words += if removed { w } else { 0 };
+            }
             if !removed {
                 kept.push(t);
             }
@@ -161,7 +170,8 @@ fn shipped_model_reproduces_its_recorded_dragnet_score() {
         g_gold += g.values().sum::<u64>();
     }
     let (block, text) = (f1(tp, npred, ntrue), f1(g_tp, g_kept, g_gold));
-    eprintln!("dragnet sites >= 3, clean gold ({pages_scored} pages): block F1 {block:.4} (recorded {want_block:.4}), text4 F1 {text:.4} (recorded {want_text:.4})");
+    let lost = lost_words as f64 / content_words.max(1) as f64;
+    eprintln!("dragnet sites >= 3, clean gold ({pages_scored} pages): block F1 {block:.4} (recorded {want_block:.4}), text4 F1 {text:.4} (recorded {want_text:.4}), content lost {lost:.4} (recorded {want_lost:.4})");
     assert_eq!(pages_scored, recorded["pages"].as_u64().unwrap());
     assert!(
         (block - want_block).abs() < 0.003,
@@ -170,5 +180,9 @@ fn shipped_model_reproduces_its_recorded_dragnet_score() {
     assert!(
         (text - want_text).abs() < 0.003,
         "text4 F1 {text} vs {want_text}"
+    );
+    assert!(
+        (lost - want_lost).abs() < 0.003,
+        "content lost {lost} vs {want_lost}"
     );
 }
