@@ -15,6 +15,7 @@
 //! output stage reads the input a second time.
 
 pub mod link;
+pub mod mapped;
 pub mod sigfile;
 pub mod sign;
 pub mod template;
@@ -127,7 +128,9 @@ pub fn dedup(
 
     let clock = std::time::Instant::now();
     let sig_path = tmp.path().join("signatures.sig");
-    let signed = sign::sign_corpus(&inputs, opts, &params.sign, &sig_path)?;
+    let mapped = mapped::MappedInputs::open(&inputs)?;
+    let (signed, spans) =
+        sign::sign_inputs(&inputs, mapped.as_ref(), opts, &params.sign, &sig_path)?;
     let sig = sigfile::SigReader::open(&sig_path)?;
     let signed_at = clock.elapsed().as_secs_f64();
     let clustering = link::link(&sig, &params.link, tmp.path())?;
@@ -140,14 +143,17 @@ pub fn dedup(
         .iter()
         .map(|s| s.location.clone())
         .collect();
-    let kept_written = write::write_kept(
-        &inputs,
-        &opts.fields,
-        opts.skip_bad,
-        &skipped,
-        &clustering,
-        &mut kept_file,
-    )?;
+    let kept_written = match &mapped {
+        Some(m) => write::write_kept_mapped(m, &spans, &clustering, &mut kept_file)?,
+        None => write::write_kept(
+            &inputs,
+            &opts.fields,
+            opts.skip_bad,
+            &skipped,
+            &clustering,
+            &mut kept_file,
+        )?,
+    };
     let mut cluster_lines = 0;
     let clusters_file = match &outputs.clusters {
         Some(path) => {

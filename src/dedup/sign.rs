@@ -8,6 +8,7 @@
 //! given. A text with fewer than n (remaining) tokens is one shingle, as in
 //! [`crate::shingle`].
 
+use super::mapped::{MappedInputs, Span};
 use super::sigfile::{DocSig, SigParams, SigWriter};
 use super::template::{group_of, TemplateParams, TokenFilter};
 use crate::corpus::Document;
@@ -166,6 +167,18 @@ pub fn sign_corpus(
     params: &SignParams,
     sig_path: &Path,
 ) -> Result<SignReport> {
+    sign_inputs(inputs, None, opts, params, sig_path).map(|(report, _)| report)
+}
+
+/// [`sign_corpus`] reading `mapped` (the same `inputs`, mapped: see [`super::mapped`]) in
+/// parallel chunks when given; then also returns every written document's [`Span`].
+pub fn sign_inputs(
+    inputs: &[PathBuf],
+    mapped: Option<&MappedInputs>,
+    opts: &ReadOptions,
+    params: &SignParams,
+    sig_path: &Path,
+) -> Result<(SignReport, Vec<Span>)> {
     let filter = match &params.template {
         Some(t) => Some(super::template::learn(
             inputs,
@@ -187,18 +200,36 @@ pub fn sign_corpus(
             template: params.template.is_some(),
         },
     )?;
-    let stats = pipeline::run(
-        inputs,
-        opts,
-        |doc| signer.sign(&doc),
-        |batch| batch.iter().try_for_each(|d| writer.push(d)),
-    )?;
+    let mut spans = Vec::new();
+    let stats = match mapped {
+        Some(m) => m.run(
+            opts,
+            signer.group_field.is_some(),
+            |doc, _| signer.sign(&doc),
+            |batch| {
+                spans.reserve(batch.len());
+                batch.iter().try_for_each(|(d, span)| {
+                    spans.push(*span);
+                    writer.push(d)
+                })
+            },
+        )?,
+        None => pipeline::run(
+            inputs,
+            opts,
+            |doc| signer.sign(&doc),
+            |batch| batch.iter().try_for_each(|d| writer.push(d)),
+        )?,
+    };
     let docs = writer.finish()?;
-    Ok(SignReport {
-        stats,
-        docs,
-        template_tokens,
-    })
+    Ok((
+        SignReport {
+            stats,
+            docs,
+            template_tokens,
+        },
+        spans,
+    ))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! optional clusters report.
 
 use super::link::{similarity, Clustering, Loaded, Verify};
+use super::mapped::{MappedInputs, Span};
 use super::sigfile::SigReader;
 use crate::corpus::{self, FieldNames};
 use crate::error::{Error, Result};
@@ -53,6 +54,52 @@ pub fn write_kept(
     if doc as usize != clustering.len() {
         return Err(changed("end of input"));
     }
+    Ok(written)
+}
+
+/// [`write_kept`] for mapped inputs: every kept record's bytes come straight from the map at
+/// its [`Span`] (one span per document, in document order), consecutive kept lines are copied
+/// as one range, nothing is read or parsed again. Same output bytes as [`write_kept`].
+pub fn write_kept_mapped(
+    mapped: &MappedInputs,
+    spans: &[Span],
+    clustering: &Clustering,
+    out: &mut AtomicFile,
+) -> Result<u64> {
+    if spans.len() != clustering.len() {
+        return Err(changed("end of input"));
+    }
+    let mut written = 0;
+    // A range of whole kept lines, newlines included, not yet written: (file, start, end).
+    let mut run: Option<(usize, u64, u64)> = None;
+    let flush = |run: &mut Option<(usize, u64, u64)>, out: &mut AtomicFile| -> Result<()> {
+        if let Some((_, a, e)) = run.take() {
+            out.write_all(mapped.bytes(a, (e - a) as usize))?;
+        }
+        Ok(())
+    };
+    for (doc, span) in spans.iter().enumerate() {
+        if !clustering.is_kept(doc as u32) {
+            continue;
+        }
+        written += 1;
+        let end = span.offset + span.len as u64;
+        if span.newline {
+            let file = mapped.file_of(span.offset);
+            match &mut run {
+                Some((f, _, e)) if *f == file && *e == span.offset => *e = end + 1,
+                _ => {
+                    flush(&mut run, out)?;
+                    run = Some((file, span.offset, end + 1));
+                }
+            }
+        } else {
+            flush(&mut run, out)?;
+            out.write_all(mapped.record(*span))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    flush(&mut run, out)?;
     Ok(written)
 }
 

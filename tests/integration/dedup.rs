@@ -372,3 +372,108 @@ fn cli_refuses_bad_usage_with_status_2() {
         .stderr(predicates::str::contains("bad.jsonl:1"));
     assert!(!dir.path().join("o.jsonl").exists());
 }
+
+/// Plain JSONL files are read from memory maps in parallel chunks, anything else is streamed;
+/// both must give the same records, ids, skips and bytes. The input crosses several 256 kB
+/// chunks and has every awkward line shape: a byte-order mark, CRLF and bare-CR endings,
+/// blank and white-space lines, records without an id (default `file:line`), a bad record
+/// (skipped with --skip-bad), duplicates on both sides of chunk boundaries and a last line
+/// without a newline.
+#[test]
+fn mapped_and_streamed_inputs_give_identical_output() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Words(7);
+    let bases: Vec<String> = (0..40).map(|_| w.text(150).join(" ")).collect();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"\xef\xbb\xbf");
+    for i in 0..1500 {
+        let base = &bases[i % bases.len()];
+        let words: Vec<String> = base.split(' ').map(String::from).collect();
+        let text = if i % 3 == 0 {
+            w.text(150).join(" ")
+        } else {
+            w.edit(&words, 0.01).join(" ")
+        };
+        let rec = if i % 7 == 0 {
+            serde_json::json!({"text": text, "n": i}).to_string()
+        } else {
+            serde_json::json!({"id": format!("d{i}"), "text": text}).to_string()
+        };
+        body.extend_from_slice(rec.as_bytes());
+        body.extend_from_slice(match i % 11 {
+            0 => b"\r\n",
+            1 => b"\n\n",
+            2 => b"\n   \n",
+            3 => b"\r\r\n",
+            _ => b"\n",
+        });
+        if i == 500 {
+            body.extend_from_slice(b"{\"id\": \"bad\", \"text\": 5}\n");
+        }
+    }
+    body.extend_from_slice(
+        serde_json::json!({"id": "last", "text": bases[0]})
+            .to_string()
+            .as_bytes(),
+    );
+    assert!(
+        body.len() > 3 * (256 << 10),
+        "crosses chunks: {}",
+        body.len()
+    );
+    let plain = dir.path().join("in.jsonl");
+    std::fs::write(&plain, &body).unwrap();
+    let gz = dir.path().join("in.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&body).unwrap();
+    enc.finish().unwrap();
+    let run = |input: &Path, threads: &str, tag: &str| {
+        // Both inputs must be named alike: default ids and skip labels contain the path.
+        let named = dir.path().join(format!("{tag}.jsonl"));
+        std::fs::copy(input, &named).unwrap();
+        let out = dir.path().join(format!("{tag}-{threads}.out"));
+        let cl = dir.path().join(format!("{tag}-{threads}.cl"));
+        let a = dupsift()
+            .current_dir(dir.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["dedup", &format!("{tag}.jsonl"), "--skip-bad", "-o"])
+            .arg(&out)
+            .arg("--clusters")
+            .arg(&cl)
+            .assert()
+            .success();
+        let stderr = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+        let summary = stderr
+            .lines()
+            .find(|l| l.contains("documents read"))
+            .unwrap()
+            .to_string();
+        (
+            std::fs::read(out).unwrap(),
+            std::fs::read_to_string(cl)
+                .unwrap()
+                .replace(&format!("{tag}.jsonl"), "IN.jsonl"),
+            summary,
+        )
+    };
+    // The reader detects gzip by its magic bytes, so the copy named `z.jsonl` is streamed.
+    let mapped = run(&plain, "2", "m");
+    let streamed = run(&gz, "1", "z");
+    assert!(
+        mapped.2.contains("1502 documents read") && mapped.2.contains("1 skipped"),
+        "{}",
+        mapped.2
+    );
+    assert_eq!(mapped.2, streamed.2);
+    assert_eq!(mapped.1, streamed.1);
+    assert!(
+        mapped.1.contains("\"id\":\"IN.jsonl:"),
+        "default ids in clusters"
+    );
+    assert_eq!(mapped.0, streamed.0);
+    assert_eq!(mapped, run(&plain, "1", "m"));
+}
