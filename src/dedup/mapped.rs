@@ -342,3 +342,39 @@ impl MappedInputs {
         out
     }
 }
+
+/// Exact shingle sets recomputed from the mapped text of each document (the record at its
+/// span, parsed again): what [`super::link::Verify::Recheck`] uses instead of stored sets.
+pub struct TextSets<'a> {
+    pub mapped: &'a MappedInputs,
+    pub spans: &'a [Span],
+    pub signer: &'a super::sign::Signer,
+    pub fields: &'a FieldNames,
+}
+
+impl super::link::SetSource for TextSets<'_> {
+    fn set(&self, doc: u32, out: &mut Vec<u64>) -> Result<()> {
+        let span = *self
+            .spans
+            .get(doc as usize)
+            .ok_or_else(|| Error::Usage(format!("document {doc} is not in the mapped input")))?;
+        let file = self.mapped.file_of(span.offset);
+        let origin = Origin {
+            path: self.mapped.maps[file].path.clone(),
+            line: 0,
+        };
+        let rec = self.mapped.record(span);
+        let (id, text) = corpus::parse_jsonl_record(&origin, rec, self.fields)?;
+        let record = self
+            .signer
+            .needs_record()
+            .then(|| String::from_utf8_lossy(rec).into_owned());
+        *out = self.signer.set(&Document {
+            id,
+            text,
+            origin,
+            record,
+        });
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! The output stage: kept records copied byte for byte from a re-read of the inputs, and the
 //! optional clusters report.
 
-use super::link::{similarity, Clustering, Loaded, Verify};
+use super::link::{similarity, Clustering, Loaded, Rechecker, Verify};
 use super::mapped::{MappedInputs, Span};
 use super::sigfile::SigReader;
 use crate::corpus::{self, FieldNames};
@@ -119,12 +119,13 @@ struct ClusterLine<'a> {
 
 /// Writes one JSONL line per document in a cluster of two or more, in input order:
 /// `{"id", "cluster" (the survivor's id), "kept", "similarity" (Jaccard to the survivor,
-/// estimated or exact as verified; below the threshold for a document joined through a
+/// estimated or exact as verified, `recheck` deciding for [`Verify::Recheck`]; below the threshold for a document joined through a
 /// chain)}`. Returns the lines written.
 pub fn write_clusters(
     sig: &SigReader,
     clustering: &Clustering,
     verify: Verify,
+    recheck: Option<&Rechecker>,
     out: &mut AtomicFile,
 ) -> Result<u64> {
     let mut written = 0;
@@ -134,12 +135,15 @@ pub fn write_clusters(
             continue;
         }
         let s = clustering.survivor(doc);
-        let me = Loaded::read(sig, doc, verify)?;
+        let mut me = Loaded::read(sig, doc, verify)?;
         let (sim, cluster) = if s == doc {
             (1.0, sig.id(&me.meta)?)
         } else {
-            let other = Loaded::read(sig, s, verify)?;
-            (similarity(verify, &me, &other), sig.id(&other.meta)?)
+            let mut other = Loaded::read(sig, s, verify)?;
+            (
+                similarity(verify, recheck, &mut me, &mut other)?,
+                sig.id(&other.meta)?,
+            )
         };
         line.clear();
         serde_json::to_writer(
