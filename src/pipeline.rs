@@ -114,7 +114,8 @@ where
     Ok(stats)
 }
 
-fn skipped(e: &Error) -> Skipped {
+/// The [`Skipped`] entry for a record-level error.
+pub(crate) fn skipped(e: &Error) -> Skipped {
     match e {
         Error::BadInput { path, line, reason } => Skipped {
             location: if *line == 0 {

@@ -12,8 +12,12 @@ use std::path::PathBuf;
 /// Exact duplicates (same lower-cased words) are found first by hash. Near duplicates: word
 /// n-gram MinHash signatures, LSH bands chosen so that a pair at --threshold becomes a
 /// candidate with probability 0.995, and every candidate verified against --threshold
-/// (estimated Jaccard, or --verify exact for the true shingle Jaccard) before it joins a
-/// cluster. Clusters are connected components of verified pairs (a chain A~B~C is one
+/// before it joins a cluster: by default with the estimated Jaccard, except that a pair whose
+/// estimate is within 3 standard errors of the threshold gets its true Jaccard, recomputed
+/// from the two records' text (re-read from the input file at their byte offsets; for
+/// compressed input and text files the shingle sets are stored while signing instead, which
+/// is slower). --verify estimate never rechecks, --verify exact stores every set and checks
+/// every candidate exactly. Clusters are connected components of verified pairs (a chain A~B~C is one
 /// cluster; --clusters shows each document's similarity to the survivor).
 ///
 /// Output: the kept records, every JSONL field byte for byte (text files become {id, text}).
@@ -40,7 +44,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "N")]
     ngram: usize,
     /// How candidate pairs are checked against the threshold.
-    #[arg(long, value_enum, default_value_t = Verify::Estimate)]
+    #[arg(long, value_enum, default_value_t = Verify::Recheck)]
     verify: Verify,
     /// Also join a document to a longer one holding at least this fraction of its shingles.
     #[arg(long, value_name = "C")]
@@ -127,8 +131,16 @@ pub fn run(args: Args) -> Result<()> {
     );
     if let Some(lsh) = l.lsh {
         eprintln!(
-            "dupsift dedup: LSH {} bands x {} rows; {} candidate pairs verified, {} passed",
-            lsh.bands, lsh.rows, l.verified, l.edges
+            "dupsift dedup: LSH {} bands x {} rows; {} candidate pairs verified, {} passed{}",
+            lsh.bands,
+            lsh.rows,
+            l.verified,
+            l.edges,
+            if params.link.verify == Verify::Recheck {
+                format!(" ({} borderline, rechecked exactly)", l.rechecked)
+            } else {
+                String::new()
+            }
         );
     }
     let [sign, link, write] = s.seconds;

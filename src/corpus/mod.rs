@@ -10,8 +10,8 @@ mod jsonl;
 mod source;
 
 pub use jsonl::{replace_text_field, JsonFields};
-pub(crate) use source::open_decoded;
 pub use source::{decode, CorpusReader, Format, RecordRef, Source};
+pub(crate) use source::{expand, open_decoded, GZIP_MAGIC, UTF8_BOM, ZSTD_MAGIC};
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -102,25 +102,37 @@ impl RawRecord {
                 })
             }
             None => {
-                let bad =
-                    |reason: String| Error::bad_input(origin.path.as_path(), origin.line, reason);
-                let line = String::from_utf8(bytes).map_err(|e| {
-                    bad(format!(
-                        "invalid UTF-8 at byte {} of the line",
-                        e.utf8_error().valid_up_to()
-                    ))
-                })?;
-                let parsed = JsonFields::parse(&line, fields).map_err(bad)?;
-                let id = parsed.id.unwrap_or_else(|| origin.label());
+                let (id, text) = parse_jsonl_record(&origin, &bytes, fields)?;
+                let line = String::from_utf8(bytes).expect("checked by parse_jsonl_record");
                 Ok(Document {
                     id,
-                    text: parsed.text,
+                    text,
                     origin,
                     record: Some(line),
                 })
             }
         }
     }
+}
+
+/// The id and text of one JSONL record (`bytes` without its line ending), with the errors
+/// [`RawRecord::parse`] gives; the id defaults to `file:line`. Borrows the bytes, so a caller
+/// that reads from memory (dedup's mapped input) copies nothing but the text.
+pub(crate) fn parse_jsonl_record(
+    origin: &Origin,
+    bytes: &[u8],
+    fields: &FieldNames,
+) -> Result<(String, String)> {
+    let bad = |reason: String| Error::bad_input(origin.path.as_path(), origin.line, reason);
+    let line = std::str::from_utf8(bytes).map_err(|e| {
+        bad(format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.valid_up_to()
+        ))
+    })?;
+    let parsed = JsonFields::parse(line, fields).map_err(bad)?;
+    let id = parsed.id.unwrap_or_else(|| origin.label());
+    Ok((id, parsed.text))
 }
 
 /// Expands inputs and streams their records; `-` is JSONL on standard input.

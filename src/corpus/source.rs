@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
+pub(crate) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+pub(crate) const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+pub(crate) const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
 
 /// How a file's content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

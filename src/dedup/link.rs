@@ -25,17 +25,94 @@ use crate::lsh::LshParams;
 use crate::minhash::{estimate_containment, estimate_jaccard};
 use crate::shingle::{containment, jaccard};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// How a candidate pair is checked against the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Verify {
-    /// Fraction of equal MinHash lanes (standard error sqrt(J(1-J)/K)).
+    /// Estimated Jaccard, and for a pair whose estimate is within 3 standard errors of the
+    /// threshold the true Jaccard, recomputed from the two documents' text (re-read at their
+    /// byte offsets; inputs that cannot be re-read store shingle sets as with `exact`).
     #[default]
+    Recheck,
+    /// Fraction of equal MinHash lanes only (standard error sqrt(J(1-J)/K)).
     Estimate,
     /// True Jaccard of the stored shingle sets (needs the sets in the signature file).
     Exact,
+}
+
+/// Standard errors on either side of the threshold inside which [`Verify::Recheck`]
+/// computes the exact Jaccard. At 3, a pair with true Jaccard at the threshold is
+/// misjudged by its estimate with probability ~0.13 % on each side.
+pub const RECHECK_SE: f64 = 3.0;
+
+/// Exact shingle sets of documents by index, for [`Verify::Recheck`]: the sets stored in the
+/// signature file, or recomputed from the input text.
+pub trait SetSource: Sync {
+    /// The sorted, de-duplicated shingle set of `doc` into `out`.
+    fn set(&self, doc: u32, out: &mut Vec<u64>) -> Result<()>;
+}
+
+/// The sets stored in a signature file.
+pub struct StoredSets<'a>(pub &'a SigReader);
+
+impl SetSource for StoredSets<'_> {
+    fn set(&self, doc: u32, out: &mut Vec<u64>) -> Result<()> {
+        let mut lanes = Vec::new();
+        let meta = self.0.record(doc, &mut lanes)?;
+        self.0.set(&meta, out)
+    }
+}
+
+/// How [`Verify::Recheck`] decides: the window of estimates that get an exact check, and
+/// where the sets come from.
+pub struct Rechecker<'a> {
+    low: f64,
+    high: f64,
+    sets: &'a dyn SetSource,
+    /// Sets computed so far (a document is often borderline with several others), and
+    /// their total length; emptied when that passes [`RECHECK_CACHE`].
+    cache: std::sync::Mutex<(FxHashMap<u32, Vec<u64>>, usize)>,
+}
+
+/// Shingles kept in the recheck cache (8 bytes each).
+const RECHECK_CACHE: usize = 2 << 20;
+
+impl<'a> Rechecker<'a> {
+    /// The window for `threshold` with `num_perm` lanes.
+    pub fn new(threshold: f64, num_perm: usize, sets: &'a dyn SetSource) -> Self {
+        let se = (threshold * (1.0 - threshold) / num_perm as f64).sqrt();
+        Rechecker {
+            low: threshold - RECHECK_SE * se,
+            high: threshold + RECHECK_SE * se,
+            sets,
+            cache: Default::default(),
+        }
+    }
+
+    /// The exact set of `doc` into `out`, from the cache or the source.
+    fn set(&self, doc: u32, out: &mut Vec<u64>) -> Result<()> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = cache.0.get(&doc) {
+            out.clear();
+            out.extend_from_slice(set);
+            return Ok(());
+        }
+        self.sets.set(doc, out)?;
+        if cache.1 + out.len() > RECHECK_CACHE {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        cache.1 += out.len();
+        cache.0.insert(doc, out.clone());
+        Ok(())
+    }
+
+    fn borderline(&self, estimate: f64) -> bool {
+        estimate >= self.low && estimate < self.high
+    }
 }
 
 /// Which document of a cluster is kept.
@@ -72,7 +149,7 @@ impl Default for LinkParams {
         LinkParams {
             threshold: 0.8,
             containment: None,
-            verify: Verify::Estimate,
+            verify: Verify::Recheck,
             keep: Keep::First,
             lsh_recall: crate::lsh::DEFAULT_RECALL,
             max_tries: 64,
@@ -113,6 +190,9 @@ pub struct LinkStats {
     pub largest: u64,
     /// Candidate pairs verified, and those that passed.
     pub verified: u64,
+    /// Verified pairs whose estimate was borderline, decided by exact Jaccard
+    /// ([`Verify::Recheck`]).
+    pub rechecked: u64,
     pub edges: u64,
     pub lsh: Option<LshParams>,
 }
@@ -155,54 +235,95 @@ impl Clustering {
 /// A document loaded for verification.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
+    pub doc: u32,
     pub lanes: Vec<u32>,
     pub meta: DocMeta,
+    /// The shingle set: always for exact verification, once needed for a recheck.
     pub set: Vec<u64>,
+    pub has_set: bool,
 }
 
 impl Loaded {
     /// Reads document `doc` (its set only for exact verification).
     pub fn read(sig: &SigReader, doc: u32, verify: Verify) -> Result<Loaded> {
-        let mut l = Loaded::default();
+        let mut l = Loaded {
+            doc,
+            ..Loaded::default()
+        };
         l.meta = sig.record(doc, &mut l.lanes)?;
         if verify == Verify::Exact {
             sig.set(&l.meta, &mut l.set)?;
+            l.has_set = true;
         }
         Ok(l)
     }
+
+    fn ensure_set(&mut self, r: &Rechecker) -> Result<()> {
+        if !self.has_set {
+            r.set(self.doc, &mut self.set)?;
+            self.has_set = true;
+        }
+        Ok(())
+    }
 }
 
-/// Jaccard similarity of two loaded documents, estimated or exact.
-pub fn similarity(verify: Verify, a: &Loaded, b: &Loaded) -> f64 {
-    match verify {
+/// Jaccard similarity of two loaded documents as `verify` measures it: estimated, exact, or
+/// (recheck) estimated unless the estimate is borderline, then exact (loading the sets).
+pub fn similarity(
+    verify: Verify,
+    recheck: Option<&Rechecker>,
+    a: &mut Loaded,
+    b: &mut Loaded,
+) -> Result<f64> {
+    Ok(match verify {
         Verify::Estimate => estimate_jaccard(&a.lanes, &b.lanes),
         Verify::Exact => jaccard(&a.set, &b.set),
-    }
+        Verify::Recheck => {
+            let est = estimate_jaccard(&a.lanes, &b.lanes);
+            match recheck {
+                Some(r) if r.borderline(est) => {
+                    a.ensure_set(r)?;
+                    b.ensure_set(r)?;
+                    jaccard(&a.set, &b.set)
+                }
+                _ => est,
+            }
+        }
+    })
 }
 
 /// True when the pair passes: Jaccard at the threshold, or the smaller inside the larger.
 /// Estimated containment uses the stored shingle counts as set sizes (n-grams with repeats
-/// unless sets are stored), which can only understate containment.
-fn passes(p: &LinkParams, a: &Loaded, b: &Loaded) -> bool {
-    if similarity(p.verify, a, b) >= p.threshold {
-        return true;
+/// unless sets are stored), which can only understate containment; a recheck measures
+/// containment exactly only when both sets were loaded for the Jaccard.
+fn passes(
+    p: &LinkParams,
+    recheck: Option<&Rechecker>,
+    a: &mut Loaded,
+    b: &mut Loaded,
+) -> Result<bool> {
+    if similarity(p.verify, recheck, a, b)? >= p.threshold {
+        return Ok(true);
     }
-    let Some(c) = p.containment else { return false };
+    let Some(c) = p.containment else {
+        return Ok(false);
+    };
     let (small, large) = if a.meta.shingles <= b.meta.shingles {
         (a, b)
     } else {
         (b, a)
     };
-    let inside = match p.verify {
-        Verify::Estimate => estimate_containment(
+    let inside = if small.has_set && large.has_set {
+        containment(&small.set, &large.set)
+    } else {
+        estimate_containment(
             &small.lanes,
             small.meta.shingles as usize,
             &large.lanes,
             large.meta.shingles as usize,
-        ),
-        Verify::Exact => containment(&small.set, &large.set),
+        )
     };
-    inside >= c
+    Ok(inside >= c)
 }
 
 struct Bits(Vec<u64>);
@@ -220,12 +341,42 @@ impl Bits {
 }
 
 /// Stage 2: clusters the documents of `sig`; temporary band columns go to `tmp`.
+/// [`Verify::Recheck`] takes its exact sets from the signature file, which must store them;
+/// [`link_with`] can take them from elsewhere.
 pub fn link(sig: &SigReader, p: &LinkParams, tmp: &Path) -> Result<Clustering> {
-    if p.verify == Verify::Exact && !sig.params().sets {
-        return Err(Error::Usage(
-            "exact verification needs shingle sets in the signature file".into(),
-        ));
+    link_with(sig, p, tmp, None)
+}
+
+/// [`link`] with the [`Rechecker`] for [`Verify::Recheck`] given (its exact sets from
+/// anywhere, its cache shared with the caller); `None` = the signature file's stored sets.
+pub fn link_with(
+    sig: &SigReader,
+    p: &LinkParams,
+    tmp: &Path,
+    recheck: Option<&Rechecker>,
+) -> Result<Clustering> {
+    let stored = StoredSets(sig);
+    let needs_sets = match p.verify {
+        Verify::Exact => true,
+        Verify::Recheck => recheck.is_none(),
+        Verify::Estimate => false,
+    };
+    if needs_sets && !sig.params().sets {
+        return Err(Error::Usage(format!(
+            "{} verification needs shingle sets in the signature file",
+            if p.verify == Verify::Exact {
+                "exact"
+            } else {
+                "recheck"
+            }
+        )));
     }
+    let own = (p.verify == Verify::Recheck && recheck.is_none())
+        .then(|| Rechecker::new(p.threshold, sig.params().num_perm as usize, &stored));
+    let rechecker = match p.verify {
+        Verify::Recheck => recheck.or(own.as_ref()),
+        _ => None,
+    };
     let n = usize::try_from(sig.len())
         .ok()
         .filter(|&n| n < u32::MAX as usize)
@@ -279,7 +430,8 @@ pub fn link(sig: &SigReader, p: &LinkParams, tmp: &Path) -> Result<Clustering> {
         }
     }
 
-    // 3. Bands, one at a time.
+    // 3. Bands, one at a time; pairs that failed verification (as `doc << 32 | later doc`).
+    let mut failed = FxHashSet::default();
     let mut band: Vec<u64> = Vec::with_capacity(n);
     for col in cols {
         let mut file = col.into_inner().map_err(|e| tmp_err(e.into_error()))?;
@@ -296,7 +448,7 @@ pub fn link(sig: &SigReader, p: &LinkParams, tmp: &Path) -> Result<Clustering> {
         band.par_sort_unstable();
         for run in band.chunk_by(|a, b| a >> 32 == b >> 32) {
             if run.len() > 1 {
-                verify_bucket(sig, p, run, &mut uf, &mut stats)?;
+                verify_bucket(sig, p, rechecker, run, &mut uf, &mut failed, &mut stats)?;
             }
         }
     }
@@ -345,8 +497,10 @@ pub fn link(sig: &SigReader, p: &LinkParams, tmp: &Path) -> Result<Clustering> {
 fn verify_bucket(
     sig: &SigReader,
     p: &LinkParams,
+    recheck: Option<&Rechecker>,
     run: &[u64],
     uf: &mut UnionFind,
+    failed: &mut FxHashSet<u64>,
     stats: &mut LinkStats,
 ) -> Result<()> {
     let docs: Vec<u32> = run.iter().map(|&v| v as u32).collect();
@@ -365,16 +519,29 @@ fn verify_bucket(
                 break;
             }
             tries += 1;
+            // A pair that failed in an earlier band fails again: similar documents share
+            // many bands, and a borderline recheck is worth not repeating.
+            let pair = (docs[j] as u64) << 32 | docs[i] as u64;
+            if failed.contains(&pair) {
+                continue;
+            }
             for k in [i, j] {
                 if loaded[k].is_none() {
                     loaded[k] = Some(Loaded::read(sig, docs[k], p.verify)?);
                 }
             }
             stats.verified += 1;
-            let (a, b) = (loaded[j].as_ref(), loaded[i].as_ref());
-            if passes(p, a.expect("loaded"), b.expect("loaded")) {
+            let (head, tail) = loaded.split_at_mut(i);
+            let (a, b) = (head[j].as_mut(), tail[0].as_mut());
+            let (a, b) = (a.expect("loaded"), b.expect("loaded"));
+            if recheck.is_some_and(|r| r.borderline(estimate_jaccard(&a.lanes, &b.lanes))) {
+                stats.rechecked += 1;
+            }
+            if passes(p, recheck, a, b)? {
                 uf.union(docs[j], docs[i]);
                 stats.edges += 1;
+            } else {
+                failed.insert(pair);
             }
         }
     }

@@ -15,6 +15,7 @@
 //! output stage reads the input a second time.
 
 pub mod link;
+pub mod mapped;
 pub mod sigfile;
 pub mod sign;
 pub mod template;
@@ -67,7 +68,8 @@ impl DedupParams {
         if self.sign.ngram == 0 {
             return Err(Error::Usage("--ngram must be at least 1".into()));
         }
-        self.sign.keep_sets = self.link.verify == Verify::Exact;
+        // Recheck reads sets from the text when it can (see `dedup`); stored sets otherwise.
+        self.sign.keep_sets = self.link.verify != Verify::Estimate;
         Ok(self)
     }
 }
@@ -127,40 +129,77 @@ pub fn dedup(
 
     let clock = std::time::Instant::now();
     let sig_path = tmp.path().join("signatures.sig");
-    let signed = sign::sign_corpus(&inputs, opts, &params.sign, &sig_path)?;
+    let mapped = mapped::MappedInputs::open(&inputs)?;
+    let mut sign_params = params.sign.clone();
+    if mapped.is_some() && params.link.verify == Verify::Recheck {
+        // Borderline pairs are rechecked from the mapped text: no sets to store.
+        sign_params.keep_sets = false;
+    }
+    let (signed, spans, signer) =
+        sign::sign_inputs(&inputs, mapped.as_ref(), opts, &sign_params, &sig_path)?;
     let sig = sigfile::SigReader::open(&sig_path)?;
     let signed_at = clock.elapsed().as_secs_f64();
-    let clustering = link::link(&sig, &params.link, tmp.path())?;
+    let text_sets = mapped.as_ref().map(|m| mapped::TextSets {
+        mapped: m,
+        spans: &spans,
+        signer: &signer,
+        fields: &opts.fields,
+    });
+    let stored_sets = link::StoredSets(&sig);
+    let sets: &dyn link::SetSource = match &text_sets {
+        Some(t) if !sign_params.keep_sets => t,
+        _ => &stored_sets,
+    };
+    let rechecker = (params.link.verify == Verify::Recheck)
+        .then(|| link::Rechecker::new(params.link.threshold, sig.params().num_perm as usize, sets));
+    let clustering = link::link_with(&sig, &params.link, tmp.path(), rechecker.as_ref())?;
     let linked_at = clock.elapsed().as_secs_f64();
 
-    let mut kept_file = AtomicFile::create(&outputs.kept)?;
+    // The kept records and the clusters report are independent: written (and synced) on two
+    // threads at once.
     let skipped: HashSet<String> = signed
         .stats
         .skipped
         .iter()
         .map(|s| s.location.clone())
         .collect();
-    let kept_written = write::write_kept(
-        &inputs,
-        &opts.fields,
-        opts.skip_bad,
-        &skipped,
-        &clustering,
-        &mut kept_file,
-    )?;
-    let mut cluster_lines = 0;
-    let clusters_file = match &outputs.clusters {
-        Some(path) => {
-            let mut f = AtomicFile::create(path)?;
-            cluster_lines = write::write_clusters(&sig, &clustering, params.link.verify, &mut f)?;
-            Some(f)
-        }
-        None => None,
+    let write_kept = || -> Result<u64> {
+        let mut kept_file = AtomicFile::create(&outputs.kept)?;
+        let written = match &mapped {
+            Some(m) => write::write_kept_mapped(m, &spans, &clustering, &mut kept_file)?,
+            None => write::write_kept(
+                &inputs,
+                &opts.fields,
+                opts.skip_bad,
+                &skipped,
+                &clustering,
+                &mut kept_file,
+            )?,
+        };
+        kept_file.commit()?;
+        Ok(written)
     };
-    kept_file.commit()?;
-    if let Some(f) = clusters_file {
+    let write_clusters = || -> Result<u64> {
+        let Some(path) = &outputs.clusters else {
+            return Ok(0);
+        };
+        let mut f = AtomicFile::create(path)?;
+        let lines = write::write_clusters(
+            &sig,
+            &clustering,
+            params.link.verify,
+            rechecker.as_ref(),
+            &mut f,
+        )?;
         f.commit()?;
-    }
+        Ok(lines)
+    };
+    let (kept_written, cluster_lines) = std::thread::scope(|scope| {
+        let kept = scope.spawn(write_kept);
+        let lines = write_clusters();
+        let kept = kept.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok::<_, Error>((kept?, lines?))
+    })?;
     Ok(DedupSummary {
         read: signed.stats,
         link: clustering.stats,

@@ -8,6 +8,7 @@
 //! given. A text with fewer than n (remaining) tokens is one shingle, as in
 //! [`crate::shingle`].
 
+use super::mapped::{MappedInputs, Span};
 use super::sigfile::{DocSig, SigParams, SigWriter};
 use super::template::{group_of, TemplateParams, TokenFilter};
 use crate::corpus::Document;
@@ -102,6 +103,28 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// The sorted, de-duplicated shingle set of one document: what [`Signer::sign`] stores
+    /// when sets are kept, for rechecking a borderline pair from the text.
+    pub fn set(&self, doc: &Document) -> Vec<u64> {
+        let (mut words, mut toks, mut set) = (Vec::new(), Vec::new(), Vec::new());
+        tokens_with(&self.tokenizer, &doc.text, &mut words, &mut toks);
+        if let Some(f) = &self.filter {
+            let group = f.group(group_of(doc, self.group_field.as_deref()));
+            toks.retain(|&t| !f.removes(group, t));
+        }
+        ngrams(&toks, self.ngram, &mut set);
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+
+    /// True when [`Signer::set`] needs the document's whole record (a template group field).
+    pub fn needs_record(&self) -> bool {
+        self.group_field.is_some()
+    }
+}
+
 /// Per-thread token and shingle buffers, reused across documents: growing fresh vectors for
 /// every document was a visible share of a run in `perf` (malloc, realloc, copies).
 #[derive(Default)]
@@ -166,6 +189,19 @@ pub fn sign_corpus(
     params: &SignParams,
     sig_path: &Path,
 ) -> Result<SignReport> {
+    sign_inputs(inputs, None, opts, params, sig_path).map(|(report, _, _)| report)
+}
+
+/// [`sign_corpus`] reading `mapped` (the same `inputs`, mapped: see [`super::mapped`]) in
+/// parallel chunks when given; then also returns every written document's [`Span`], and the
+/// signer (which can recompute a document's shingle set).
+pub fn sign_inputs(
+    inputs: &[PathBuf],
+    mapped: Option<&MappedInputs>,
+    opts: &ReadOptions,
+    params: &SignParams,
+    sig_path: &Path,
+) -> Result<(SignReport, Vec<Span>, Signer)> {
     let filter = match &params.template {
         Some(t) => Some(super::template::learn(
             inputs,
@@ -187,18 +223,37 @@ pub fn sign_corpus(
             template: params.template.is_some(),
         },
     )?;
-    let stats = pipeline::run(
-        inputs,
-        opts,
-        |doc| signer.sign(&doc),
-        |batch| batch.iter().try_for_each(|d| writer.push(d)),
-    )?;
+    let mut spans = Vec::new();
+    let stats = match mapped {
+        Some(m) => m.run(
+            opts,
+            signer.group_field.is_some(),
+            |doc, _| signer.sign(&doc),
+            |batch| {
+                spans.reserve(batch.len());
+                batch.iter().try_for_each(|(d, span)| {
+                    spans.push(*span);
+                    writer.push(d)
+                })
+            },
+        )?,
+        None => pipeline::run(
+            inputs,
+            opts,
+            |doc| signer.sign(&doc),
+            |batch| batch.iter().try_for_each(|d| writer.push(d)),
+        )?,
+    };
     let docs = writer.finish()?;
-    Ok(SignReport {
-        stats,
-        docs,
-        template_tokens,
-    })
+    Ok((
+        SignReport {
+            stats,
+            docs,
+            template_tokens,
+        },
+        spans,
+        signer,
+    ))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The output stage: kept records copied byte for byte from a re-read of the inputs, and the
 //! optional clusters report.
 
-use super::link::{similarity, Clustering, Loaded, Verify};
+use super::link::{similarity, Clustering, Loaded, Rechecker, Verify};
+use super::mapped::{MappedInputs, Span};
 use super::sigfile::SigReader;
 use crate::corpus::{self, FieldNames};
 use crate::error::{Error, Result};
@@ -56,6 +57,52 @@ pub fn write_kept(
     Ok(written)
 }
 
+/// [`write_kept`] for mapped inputs: every kept record's bytes come straight from the map at
+/// its [`Span`] (one span per document, in document order), consecutive kept lines are copied
+/// as one range, nothing is read or parsed again. Same output bytes as [`write_kept`].
+pub fn write_kept_mapped(
+    mapped: &MappedInputs,
+    spans: &[Span],
+    clustering: &Clustering,
+    out: &mut AtomicFile,
+) -> Result<u64> {
+    if spans.len() != clustering.len() {
+        return Err(changed("end of input"));
+    }
+    let mut written = 0;
+    // A range of whole kept lines, newlines included, not yet written: (file, start, end).
+    let mut run: Option<(usize, u64, u64)> = None;
+    let flush = |run: &mut Option<(usize, u64, u64)>, out: &mut AtomicFile| -> Result<()> {
+        if let Some((_, a, e)) = run.take() {
+            out.write_all(mapped.bytes(a, (e - a) as usize))?;
+        }
+        Ok(())
+    };
+    for (doc, span) in spans.iter().enumerate() {
+        if !clustering.is_kept(doc as u32) {
+            continue;
+        }
+        written += 1;
+        let end = span.offset + span.len as u64;
+        if span.newline {
+            let file = mapped.file_of(span.offset);
+            match &mut run {
+                Some((f, _, e)) if *f == file && *e == span.offset => *e = end + 1,
+                _ => {
+                    flush(&mut run, out)?;
+                    run = Some((file, span.offset, end + 1));
+                }
+            }
+        } else {
+            flush(&mut run, out)?;
+            out.write_all(mapped.record(*span))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    flush(&mut run, out)?;
+    Ok(written)
+}
+
 fn changed(at: &str) -> Error {
     Error::Usage(format!(
         "the input changed while dedup was reading it (at {at}); rerun on a stable input"
@@ -72,12 +119,13 @@ struct ClusterLine<'a> {
 
 /// Writes one JSONL line per document in a cluster of two or more, in input order:
 /// `{"id", "cluster" (the survivor's id), "kept", "similarity" (Jaccard to the survivor,
-/// estimated or exact as verified; below the threshold for a document joined through a
+/// estimated or exact as verified, `recheck` deciding for [`Verify::Recheck`]; below the threshold for a document joined through a
 /// chain)}`. Returns the lines written.
 pub fn write_clusters(
     sig: &SigReader,
     clustering: &Clustering,
     verify: Verify,
+    recheck: Option<&Rechecker>,
     out: &mut AtomicFile,
 ) -> Result<u64> {
     let mut written = 0;
@@ -87,12 +135,15 @@ pub fn write_clusters(
             continue;
         }
         let s = clustering.survivor(doc);
-        let me = Loaded::read(sig, doc, verify)?;
+        let mut me = Loaded::read(sig, doc, verify)?;
         let (sim, cluster) = if s == doc {
             (1.0, sig.id(&me.meta)?)
         } else {
-            let other = Loaded::read(sig, s, verify)?;
-            (similarity(verify, &me, &other), sig.id(&other.meta)?)
+            let mut other = Loaded::read(sig, s, verify)?;
+            (
+                similarity(verify, recheck, &mut me, &mut other)?,
+                sig.id(&other.meta)?,
+            )
         };
         line.clear();
         serde_json::to_writer(
