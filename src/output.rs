@@ -58,6 +58,13 @@ impl AtomicFile {
 
     /// Flushes, syncs and renames the temporary file over the target.
     pub fn commit(self) -> Result<()> {
+        self.finish()?.publish()
+    }
+
+    /// Flushes and syncs, without renaming yet: a command with several outputs finishes them
+    /// all and publishes them only when every one was written, so a failure in one leaves
+    /// none of them behind.
+    pub fn finish(self) -> Result<FinishedFile> {
         let path = self.path;
         let tmp = self
             .writer
@@ -66,7 +73,23 @@ impl AtomicFile {
         tmp.as_file()
             .sync_all()
             .map_err(|e| Error::io(&path, "sync failed", e))?;
-        tmp.persist(&path)
+        Ok(FinishedFile { path, tmp })
+    }
+}
+
+/// An output written and synced but not yet in place (see [`AtomicFile::finish`]). Dropping
+/// it deletes the temporary file.
+pub struct FinishedFile {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl FinishedFile {
+    /// Renames the temporary file over the target.
+    pub fn publish(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
             .map_err(|e| Error::io(&path, "cannot rename temporary file into place", e.error))?;
         Ok(())
     }

@@ -22,7 +22,7 @@ pub mod template;
 pub mod write;
 
 use crate::error::{Error, Result};
-use crate::output::{refuse_overwriting_inputs, AtomicFile};
+use crate::output::{refuse_overwriting_inputs, AtomicFile, FinishedFile};
 use crate::pipeline::{ReadOptions, ReadStats};
 pub use link::{Keep, LinkParams, LinkStats, Verify};
 pub use sign::SignParams;
@@ -156,14 +156,15 @@ pub fn dedup(
     let linked_at = clock.elapsed().as_secs_f64();
 
     // The kept records and the clusters report are independent: written (and synced) on two
-    // threads at once.
+    // threads at once, then published together only when both were written, so a failure
+    // in either leaves neither behind (as when they were written one after the other).
     let skipped: HashSet<String> = signed
         .stats
         .skipped
         .iter()
         .map(|s| s.location.clone())
         .collect();
-    let write_kept = || -> Result<u64> {
+    let write_kept = || -> Result<(u64, FinishedFile)> {
         let mut kept_file = AtomicFile::create(&outputs.kept)?;
         let written = match &mapped {
             Some(m) => write::write_kept_mapped(m, &spans, &clustering, &mut kept_file)?,
@@ -176,12 +177,11 @@ pub fn dedup(
                 &mut kept_file,
             )?,
         };
-        kept_file.commit()?;
-        Ok(written)
+        Ok((written, kept_file.finish()?))
     };
-    let write_clusters = || -> Result<u64> {
+    let write_clusters = || -> Result<(u64, Option<FinishedFile>)> {
         let Some(path) = &outputs.clusters else {
-            return Ok(0);
+            return Ok((0, None));
         };
         let mut f = AtomicFile::create(path)?;
         let lines = write::write_clusters(
@@ -191,15 +191,19 @@ pub fn dedup(
             rechecker.as_ref(),
             &mut f,
         )?;
-        f.commit()?;
-        Ok(lines)
+        Ok((lines, Some(f.finish()?)))
     };
-    let (kept_written, cluster_lines) = std::thread::scope(|scope| {
-        let kept = scope.spawn(write_kept);
-        let lines = write_clusters();
-        let kept = kept.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok::<_, Error>((kept?, lines?))
-    })?;
+    let ((kept_written, kept_file), (cluster_lines, clusters_file)) =
+        std::thread::scope(|scope| {
+            let kept = scope.spawn(write_kept);
+            let lines = write_clusters();
+            let kept = kept.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok::<_, Error>((kept?, lines?))
+        })?;
+    kept_file.publish()?;
+    if let Some(f) = clusters_file {
+        f.publish()?;
+    }
     Ok(DedupSummary {
         read: signed.stats,
         link: clustering.stats,

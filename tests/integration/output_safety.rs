@@ -247,3 +247,32 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_output() {
         assert_eq!(others(dir.path(), &[&input]), Vec::<String>::new(), "{cmd}");
     }
 }
+
+/// dedup writes its two outputs on two threads; when one cannot be written, neither appears
+/// (the kept records are finished but not published). The clusters report goes into a path
+/// whose directory is a regular file, so creating its temporary file fails.
+#[test]
+fn dedup_publishes_neither_output_when_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", &corpus(2_000));
+    let kept = dir.path().join("kept.jsonl");
+    let not_a_dir = write(dir.path(), "plain-file", b"x");
+    let clusters = not_a_dir.join("clusters.jsonl");
+    let r = run_input_error(dupsift().args([
+        "dedup",
+        s(&input),
+        "-o",
+        s(&kept),
+        "--clusters",
+        s(&clusters),
+    ]));
+    assert!(r.stderr.contains(s(&clusters)), "{}", r.stderr);
+    assert!(
+        !kept.exists(),
+        "kept records published although --clusters failed"
+    );
+    assert_eq!(
+        others(dir.path(), &[&input, &not_a_dir]),
+        Vec::<String>::new()
+    );
+}
