@@ -278,30 +278,40 @@ const BUCKET_HEADS: usize = 8;
 /// Recomputes `near_docs` from the entries (sorted by group and key) and their signatures:
 /// entries of one group whose estimated Jaccard reaches the near threshold are one cluster.
 /// Depends only on the set of entries, so learn and merge give the same result.
+///
+/// Bands are bucketed one at a time: one array of every band of every entry was 16 bytes x
+/// bands x long entries (~100 MB on the man pages) at the peak of `learn`'s memory, and the
+/// smaller sorts are faster. A bucket is a (group, band hash) within one band, which is what
+/// LSH means; the old single array could in principle also join equal hashes of different
+/// bands (a 64-bit collision, never observed).
 pub fn finalize(db: &mut SignatureDb) {
     let n = db.entries.len();
     let mut uf = UnionFind::new(n);
     let lsh = db.params.lsh;
     let threshold = db.params.blocks.near_threshold;
-    let mut bucket: Vec<(u32, u64, u32)> = Vec::new();
-    for (i, e) in db.entries.iter().enumerate() {
-        if let Some(sig) = db.signature(e) {
-            for b in 0..lsh.bands {
-                bucket.push((e.group, lsh.band_hash(sig, b) ^ (b as u64), i as u32));
-            }
-        }
-    }
-    bucket.sort_unstable();
-    for run in bucket.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-        for (h, head) in run.iter().take(BUCKET_HEADS).enumerate() {
-            for other in &run[h + 1..] {
-                let (a, b) = (head.2 as usize, other.2 as usize);
-                let (sa, sb) = (
-                    db.signature(&db.entries[a]).expect("has sig"),
-                    db.signature(&db.entries[b]).expect("has sig"),
-                );
-                if estimate_jaccard(sa, sb) >= threshold {
-                    uf.union(a as u32, b as u32);
+    let long: Vec<u32> = (0..n as u32)
+        .filter(|&i| db.entries[i as usize].sig != NO_SIG)
+        .collect();
+    let mut bucket: Vec<(u32, u64, u32)> = Vec::with_capacity(long.len());
+    for b in 0..lsh.bands {
+        bucket.clear();
+        bucket.extend(long.iter().map(|&i| {
+            let e = &db.entries[i as usize];
+            let sig = db.signature(e).expect("has sig");
+            (e.group, lsh.band_hash(sig, b) ^ (b as u64), i)
+        }));
+        bucket.sort_unstable();
+        for run in bucket.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            for (h, head) in run.iter().take(BUCKET_HEADS).enumerate() {
+                for other in &run[h + 1..] {
+                    let (a, b) = (head.2 as usize, other.2 as usize);
+                    let (sa, sb) = (
+                        db.signature(&db.entries[a]).expect("has sig"),
+                        db.signature(&db.entries[b]).expect("has sig"),
+                    );
+                    if estimate_jaccard(sa, sb) >= threshold {
+                        uf.union(a as u32, b as u32);
+                    }
                 }
             }
         }
