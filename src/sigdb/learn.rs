@@ -1,12 +1,16 @@
 //! Learning a [`SignatureDb`] from a stream of documents.
 //!
 //! The expensive half ([`Summarizer::summarize`]: segmentation, keys, shingles, MinHash) is
-//! pure and runs on any thread; [`Learner::add`] folds summaries into one hash map in input
-//! order, so "first seen" and the example text do not depend on the thread count.
+//! pure and runs on any thread; [`Learner::add`] folds summaries in input order into one
+//! vector of accumulators (found through a (group, key) -> index map), so "first seen" and
+//! the example text do not depend on the thread count.
 //!
-//! Memory: one map entry per distinct (group, block) of the corpus — about 100 bytes plus the
-//! example (<= 120 bytes) and first document id, plus `4 * num_perm` bytes for long blocks.
-//! A first version; groups could be flushed to disk when a site's documents are contiguous.
+//! Memory: per distinct (group, block) of the corpus, a 56-byte accumulator and ~24 bytes of
+//! index map, the example (<= 120 bytes) and first document id, plus `4 * num_perm` bytes
+//! for long blocks. `finish` sorts the accumulators and permutes the signatures in place and
+//! `write_db` streams, so no stage holds a second copy of the signatures or of the encoded
+//! file (man pages: 558,491 entries, 330 MB peak RSS, down from 435 MB).
+//! Groups could still be flushed to disk when a site's documents are contiguous.
 
 use super::{
     finalize, truncate_str, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,

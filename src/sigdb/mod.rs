@@ -303,25 +303,35 @@ pub fn finalize(db: &mut SignatureDb) {
             hashes[b * nl + j] = band_hash(&lsh, sig, b) ^ (b as u64);
         }
     }
-    let mut bucket: Vec<(u32, u64, u32)> = Vec::with_capacity(nl);
+    // (group, band hash, entry) packed into one u128 so the sort compares integers rather
+    // than tuples; the order, and so each bucket's heads, is the same.
+    let mut bucket: Vec<u128> = Vec::with_capacity(nl);
     for b in 0..lsh.bands {
         bucket.clear();
         bucket.extend(
             long.iter()
                 .zip(&hashes[b * nl..(b + 1) * nl])
-                .map(|(&i, &h)| (db.entries[i as usize].group, h, i)),
+                .map(|(&i, &h)| {
+                    let group = db.entries[i as usize].group;
+                    (u128::from(group) << 96) | (u128::from(h) << 32) | u128::from(i)
+                }),
         );
         bucket.sort_unstable();
-        for run in bucket.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            for (h, head) in run.iter().take(BUCKET_HEADS).enumerate() {
-                for other in &run[h + 1..] {
-                    let (a, b) = (head.2 as usize, other.2 as usize);
+        for run in bucket.chunk_by(|a, b| a >> 32 == b >> 32) {
+            for (h, &head) in run.iter().take(BUCKET_HEADS).enumerate() {
+                for &other in &run[h + 1..] {
+                    let (a, b) = (head as u32, other as u32);
+                    // Already one cluster (from an earlier band or a shared neighbour): the
+                    // union would change nothing, so skip the signature comparison.
+                    if uf.find(a) == uf.find(b) {
+                        continue;
+                    }
                     let (sa, sb) = (
-                        db.signature(&db.entries[a]).expect("has sig"),
-                        db.signature(&db.entries[b]).expect("has sig"),
+                        db.signature(&db.entries[a as usize]).expect("has sig"),
+                        db.signature(&db.entries[b as usize]).expect("has sig"),
                     );
                     if estimate_jaccard(sa, sb) >= threshold {
-                        uf.union(a as u32, b as u32);
+                        uf.union(a, b);
                     }
                 }
             }
