@@ -305,14 +305,17 @@ pub fn finalize(db: &mut SignatureDb) {
     }
     // (group, band hash, entry) packed into one u128 so the sort compares integers rather
     // than tuples; the order, and so each bucket's heads, is the same.
+    // The groups of the long entries, gathered once: reading them from the 96-byte entries in
+    // every band's pass streamed all entries through the cache once per band.
+    let long_groups: Vec<u32> = long.iter().map(|&i| db.entries[i as usize].group).collect();
     let mut bucket: Vec<u128> = Vec::with_capacity(nl);
     for b in 0..lsh.bands {
         bucket.clear();
         bucket.extend(
             long.iter()
+                .zip(&long_groups)
                 .zip(&hashes[b * nl..(b + 1) * nl])
-                .map(|(&i, &h)| {
-                    let group = db.entries[i as usize].group;
+                .map(|((&i, &group), &h)| {
                     (u128::from(group) << 96) | (u128::from(h) << 32) | u128::from(i)
                 }),
         );
