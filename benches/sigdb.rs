@@ -1,6 +1,7 @@
-//! Criterion benches of `learn` and `clean --db` on generated text (no external data): 200
-//! pages of one site, each with the same 12 template lines around 40 unique lines. Every
-//! bench asserts its result so a broken build cannot look fast.
+//! Criterion benches of `learn` (in memory, and with the database written) and `clean --db`
+//! on generated text (no external data): 200 pages of one site, each with the same 12
+//! template lines around 40 unique lines. Every bench asserts its result so a broken build
+//! cannot look fast.
 
 #[path = "common/config.rs"]
 mod config;
@@ -8,7 +9,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dupsift::blocks::BlockParams;
 use dupsift::clean::Cleaner;
 use dupsift::sigdb::learn::Summarizer;
-use dupsift::sigdb::{Grouping, HashParams, Learner, Matcher, Policy, SignatureDb};
+use dupsift::sigdb::{
+    read_db, write_db, Grouping, HashParams, Learner, Matcher, Policy, SignatureDb,
+};
 
 const PAGES: usize = 200;
 const TEMPLATE: usize = 12;
@@ -66,6 +69,20 @@ fn bench(c: &mut Criterion) {
             db
         })
     });
+    // What `dupsift learn` does after the summaries: `finish` (sort, near clusters) and the
+    // streamed, checksummed write. The file is read back once, outside the timed loop.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("bench.dsig");
+    g.bench_function("learn_and_write", |b| {
+        b.iter(|| {
+            let db = learn(&pages);
+            write_db(&db, &path).expect("write");
+            db.entries.len()
+        })
+    });
+    let written = read_db(&path).expect("read back");
+    assert_eq!(written, learn(&pages));
+    assert_eq!(written.active(&written.policy).count(), TEMPLATE);
     let db = learn(&pages);
     let cleaner = Cleaner::with_db(Matcher::new(db.clone(), db.policy));
     g.bench_function("clean_db", |b| {

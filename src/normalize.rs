@@ -20,12 +20,118 @@ pub fn normalize(text: &str) -> String {
 }
 
 /// Like [`normalize`], writing into `out` (cleared first) so hot loops reuse one buffer.
+///
+/// Only words containing non-ASCII bytes go through Unicode normalization. Why that gives
+/// the same result as normalizing the whole text (checked against
+/// [`normalize_reference`] by property tests): every step distributes over ASCII white space.
+/// NFKC decomposes per character, reorders only runs of combining marks (ASCII white space
+/// has combining class 0, so a run never crosses it) and composes a character only with the
+/// last starter before it, which across a space is the space itself, and no composition
+/// starts with a space or a control character. Lowercasing (`char::to_lowercase`) and
+/// dropping are per character, and the space collapsing joins the per-word results with
+/// one space. So each round of the fixed-point loop, and hence the loop itself, can run on
+/// each word separately.
 pub fn normalize_into(text: &str, out: &mut String) {
-    out.clear();
-    if text.is_ascii() {
-        normalize_ascii(text.as_bytes(), out);
-        return;
+    let bytes = text.as_bytes();
+    // SAFETY: only ASCII bytes and whole normalized words (valid UTF-8 appended at a
+    // character boundary) are written, and the vector is cut to the written part at the end.
+    let buf = unsafe { out.as_mut_vec() };
+    // The ASCII loop writes without branching on what it writes: a space that is kept only
+    // when due, then the byte, which is kept only when it is a letter or digit. Each kept
+    // byte writes at most two bytes but a kept space needs a white-space byte before it that
+    // wrote nothing, so `p <= i + 1` and `len + 2` bytes of room always suffice.
+    buf.clear();
+    buf.resize(bytes.len() + 2, 0);
+    let mut p = 0usize;
+    let mut pending_space = false;
+    // Where the current word started, in `text` and in `buf`, for handing a word with a
+    // non-ASCII byte over to the Unicode path after its ASCII prefix was already written.
+    let (mut word_start, mut p_at_word) = (0usize, 0usize);
+    let mut scratch = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let class = ASCII_CLASS[bytes[i] as usize];
+        if class != NON_ASCII {
+            let kept = class >= FIRST_KEPT;
+            let space = class == SPACE;
+            buf[p] = b' ';
+            p += usize::from(kept & pending_space & (p > 0));
+            buf[p] = class;
+            p += usize::from(kept);
+            pending_space = (pending_space | space) & !kept;
+            i += 1;
+            if space {
+                word_start = i;
+                p_at_word = p;
+            }
+            continue;
+        }
+        // Non-ASCII: redo the whole word (up to the next ASCII white space) in Unicode. A
+        // word after the first one follows white space, so a space is pending before it.
+        p = p_at_word;
+        pending_space = word_start > 0;
+        let end = bytes[i..]
+            .iter()
+            .position(|&c| ASCII_CLASS[c as usize] == SPACE)
+            .map_or(bytes.len(), |n| i + n);
+        normalize_unicode(&text[word_start..end], &mut scratch);
+        if !scratch.is_empty() {
+            buf.truncate(p);
+            if pending_space && p > 0 {
+                buf.push(b' ');
+            }
+            buf.extend_from_slice(scratch.as_bytes());
+            p = buf.len();
+            pending_space = false;
+            buf.resize(p + (bytes.len() - end) + 2, 0);
+        }
+        i = end;
     }
+    buf.truncate(p);
+}
+
+/// [`ASCII_CLASS`]: the byte is dropped.
+const DROP: u8 = 0;
+/// [`ASCII_CLASS`]: ASCII white space (`\t \n \v \f \r` and space).
+const SPACE: u8 = 1;
+/// [`ASCII_CLASS`]: a non-ASCII byte (start or continuation of a multi-byte character).
+const NON_ASCII: u8 = 2;
+/// [`ASCII_CLASS`] values from here on are the byte to write (lowercased, digits as `0`).
+const FIRST_KEPT: u8 = b'0';
+
+/// What [`normalize_into`] does with each byte: one table load instead of three tests.
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [DROP; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c >= 0x80 {
+            NON_ASCII
+        } else if c.is_ascii_digit() {
+            b'0'
+        } else if c.is_ascii_alphabetic() {
+            c.to_ascii_lowercase()
+        } else if matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+            SPACE
+        } else {
+            DROP
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The whole-text Unicode normalization that [`normalize_into`] must equal on every input:
+/// no ASCII shortcut, no splitting into words. Public (but hidden) for the property tests.
+#[doc(hidden)]
+pub fn normalize_reference(text: &str) -> String {
+    let mut out = String::new();
+    normalize_unicode(text, &mut out);
+    out
+}
+
+/// Unicode normalization of `text` into `out` (cleared first).
+fn normalize_unicode(text: &str, out: &mut String) {
     // NFKC can expose characters that lowercasing or dropping change again (and dropping a mark
     // can make two characters composable), so iterate to a fixed point; it takes one or two
     // rounds in practice and only non-ASCII text pays for it.
@@ -37,25 +143,6 @@ pub fn normalize_into(text: &str, out: &mut String) {
             return;
         }
         *out = again;
-    }
-}
-
-fn normalize_ascii(bytes: &[u8], out: &mut String) {
-    let mut pending_space = false;
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(if b.is_ascii_digit() {
-                '0'
-            } else {
-                b.to_ascii_lowercase() as char
-            });
-        } else if b.is_ascii_whitespace() || b == 0x0b {
-            pending_space = true;
-        }
     }
 }
 

@@ -71,24 +71,37 @@ pub fn segment(text: &str, unit: Unit) -> Vec<Span> {
     spans
 }
 
-/// Line ranges without their terminator.
+/// Line ranges without their terminator. `memchr` directly: `str::find('\n')` per line went
+/// through the generic char searcher, 2.5 % of `learn`.
 fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = text.as_bytes();
     let mut pos = 0;
     std::iter::from_fn(move || {
-        if pos >= text.len() {
+        if pos >= bytes.len() {
             return None;
         }
         let start = pos;
-        let end = match text[start..].find('\n') {
-            Some(i) => start + i,
-            None => text.len(),
-        };
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         pos = end + 1;
         Some((start, end))
     })
 }
 
+/// True when `b` begins a character that is not white space: an ASCII byte other than ASCII
+/// white space. Non-ASCII bytes answer false, sending the caller to the Unicode check.
+#[inline]
+fn ascii_non_space(b: u8) -> bool {
+    b.is_ascii() && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
 fn push_trimmed(text: &str, start: usize, end: usize, spans: &mut Vec<Span>) {
+    let bytes = text.as_bytes();
+    // Most lines start and end with a visible ASCII character and need no trimming; the
+    // Unicode `trim` (white space of any script) is only run on the others.
+    if start < end && ascii_non_space(bytes[start]) && ascii_non_space(bytes[end - 1]) {
+        spans.push(Span { start, end });
+        return;
+    }
     let slice = &text[start..end];
     let trimmed_start = slice.len() - slice.trim_start().len();
     let trimmed = slice.trim();

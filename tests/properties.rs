@@ -12,7 +12,7 @@ mod checks;
 
 use dupsift::lsh::LshParams;
 use dupsift::minhash::MinHasher;
-use dupsift::normalize::normalize;
+use dupsift::normalize::{normalize, normalize_reference};
 use dupsift::segment::{segment, Unit};
 use dupsift::shingle::{into_set, jaccard, Shingler};
 use proptest::prelude::*;
@@ -319,5 +319,42 @@ proptest! {
     fn normalize_is_idempotent_on_tricky_unicode(s in unicode_soup()) {
         let once = normalize(&s);
         prop_assert_eq!(normalize(&once), once);
+    }
+}
+
+/// Words of ASCII letters, digits and punctuation next to tricky Unicode, separated by every
+/// kind of white space: what the per-word split of `normalize` must get right (a combining
+/// mark right after a space or an ASCII letter, a compatibility character that decomposes to
+/// a space, a non-ASCII word between ASCII ones).
+fn mixed_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[a-zA-Z0-9]{1,6}",
+        1 => "[!-/:-@]{1,2}",
+        2 => Just(" ".to_string()),
+        1 => prop::sample::select(vec!["\t", "\n", "\u{b}", "\u{c}", "\r", "  "])
+            .prop_map(String::from),
+        1 => prop::sample::select(vec!["\u{a0}", "\u{2002}", "\u{3000}", "\u{85}", "\u{b4}"])
+            .prop_map(String::from),
+        3 => unicode_soup(),
+    ];
+    prop::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(config(3000, 0x5eed_0007))]
+
+    #[test]
+    fn normalize_equals_whole_text_unicode_normalization(s in any::<String>()) {
+        prop_assert_eq!(normalize(&s), normalize_reference(&s));
+    }
+
+    #[test]
+    fn normalize_equals_the_reference_on_mixed_ascii_and_unicode(s in mixed_text()) {
+        prop_assert_eq!(normalize(&s), normalize_reference(&s), "{:?}", s);
+    }
+
+    #[test]
+    fn normalize_equals_the_reference_on_texty_input(s in texty()) {
+        prop_assert_eq!(normalize(&s), normalize_reference(&s));
     }
 }

@@ -97,43 +97,99 @@ fn decode_body(body: &[u8]) -> std::result::Result<(Body, usize), bincode::error
 }
 
 /// Writes `db` to `path` atomically (temporary file, sync, rename).
+///
+/// The body is encoded twice rather than into one buffer: a first pass only counts its bytes
+/// (the length precedes it in the header), the second streams it through a 1 MiB buffer that
+/// feeds the checksum and the file. Encoding into a `Vec` first held the whole body (145 MB
+/// for the man pages, more during the `Vec`'s growth) in memory next to the database, which
+/// made the write the peak of `learn`'s memory; the counting pass costs less than that copy.
 pub fn write_db(db: &SignatureDb, path: &Path) -> Result<()> {
-    let body = bincode::serde::encode_to_vec(
-        BodyRef {
-            grouping: &db.grouping,
-            policy: &db.policy,
-            groups: &db.groups,
-            entries: &db.entries,
-            sigs: &db.sigs,
-        },
-        config(),
-    )
-    .map_err(|e| Error::io(path, "cannot encode database", std::io::Error::other(e)))?;
+    let body = BodyRef {
+        grouping: &db.grouping,
+        policy: &db.policy,
+        groups: &db.groups,
+        entries: &db.entries,
+        sigs: &db.sigs,
+    };
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(&body, &mut size, config())
+        .map_err(|e| Error::io(path, "cannot encode database", std::io::Error::other(e)))?;
     let mut out = HashingWriter {
         file: AtomicFile::create(path)?,
         hash: Xxh3::new(),
+        buf: Vec::with_capacity(WRITE_BUF),
+        failed: None,
+        written: 0,
     };
-    out.put(MAGIC)?;
-    out.put(&FORMAT_VERSION.to_le_bytes())?;
-    out.put(&encode_params(&db.params))?;
-    out.put(&(body.len() as u64).to_le_bytes())?;
-    out.put(&body)?;
+    out.put(MAGIC);
+    out.put(&FORMAT_VERSION.to_le_bytes());
+    out.put(&encode_params(&db.params));
+    out.put(&(size.bytes_written as u64).to_le_bytes());
+    let start = out.written;
+    let encoded = bincode::serde::encode_into_writer(&body, &mut out, config());
+    out.flush_buf();
+    if let Some(e) = out.failed.take() {
+        return Err(e);
+    }
+    encoded.map_err(|e| Error::io(path, "cannot encode database", std::io::Error::other(e)))?;
+    // Both passes encode the same value; a mismatch would be a bincode bug, caught here
+    // rather than as a "truncated" file at the next read.
+    if out.written - start != size.bytes_written as u64 {
+        return Err(Error::io(
+            path,
+            "cannot encode database",
+            std::io::Error::other("body length changed between the size and write passes"),
+        ));
+    }
     let sum = out.hash.digest();
     let mut file = out.file;
     file.write_all(&sum.to_le_bytes())?;
     file.commit()
 }
 
-/// An output file that hashes every byte written through it.
+/// Bytes collected before they are hashed and handed to the file.
+const WRITE_BUF: usize = 1 << 20;
+
+/// An output file that hashes every byte written through it. bincode writes a few bytes at a
+/// time, so they are gathered in `buf` first: hashing and writing per varint would cost more
+/// than the encoding itself.
 struct HashingWriter {
     file: AtomicFile,
     hash: Xxh3,
+    buf: Vec<u8>,
+    /// The first write error; later writes are dropped and `write_db` returns it.
+    failed: Option<Error>,
+    written: u64,
 }
 
 impl HashingWriter {
-    fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.hash.update(bytes);
-        self.file.write_all(bytes)
+    fn put(&mut self, bytes: &[u8]) {
+        self.written += bytes.len() as u64;
+        if self.buf.len() + bytes.len() > WRITE_BUF {
+            self.flush_buf();
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn flush_buf(&mut self) {
+        if self.failed.is_none() {
+            self.hash.update(&self.buf);
+            if let Err(e) = self.file.write_all(&self.buf) {
+                self.failed = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+impl bincode::enc::write::Writer for HashingWriter {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::result::Result<(), bincode::error::EncodeError> {
+        self.put(bytes);
+        if self.failed.is_some() {
+            return Err(bincode::error::EncodeError::Other("write failed"));
+        }
+        Ok(())
     }
 }
 

@@ -278,30 +278,64 @@ const BUCKET_HEADS: usize = 8;
 /// Recomputes `near_docs` from the entries (sorted by group and key) and their signatures:
 /// entries of one group whose estimated Jaccard reaches the near threshold are one cluster.
 /// Depends only on the set of entries, so learn and merge give the same result.
+///
+/// Bands are bucketed one at a time: one array of every band of every entry was 16 bytes x
+/// bands x long entries (~100 MB on the man pages) at the peak of `learn`'s memory, and the
+/// smaller sorts are faster. A bucket is a (group, band hash) within one band, which is what
+/// LSH means; the old single array could in principle also join equal hashes of different
+/// bands (a 64-bit collision, never observed).
 pub fn finalize(db: &mut SignatureDb) {
     let n = db.entries.len();
     let mut uf = UnionFind::new(n);
     let lsh = db.params.lsh;
     let threshold = db.params.blocks.near_threshold;
-    let mut bucket: Vec<(u32, u64, u32)> = Vec::new();
-    for (i, e) in db.entries.iter().enumerate() {
-        if let Some(sig) = db.signature(e) {
-            for b in 0..lsh.bands {
-                bucket.push((e.group, lsh.band_hash(sig, b) ^ (b as u64), i as u32));
-            }
+    let long: Vec<u32> = (0..n as u32)
+        .filter(|&i| db.entries[i as usize].sig != NO_SIG)
+        .collect();
+    // Every band hash in one pass over the signatures (band-major, 8 bytes x bands x long
+    // entries: 24 MB on the man pages): computing them band by band read the 70 MB of
+    // signatures once per band.
+    let nl = long.len();
+    let mut hashes = vec![0u64; lsh.bands * nl];
+    for (j, &i) in long.iter().enumerate() {
+        let sig = db.signature(&db.entries[i as usize]).expect("has sig");
+        for b in 0..lsh.bands {
+            hashes[b * nl + j] = band_hash(&lsh, sig, b) ^ (b as u64);
         }
     }
-    bucket.sort_unstable();
-    for run in bucket.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-        for (h, head) in run.iter().take(BUCKET_HEADS).enumerate() {
-            for other in &run[h + 1..] {
-                let (a, b) = (head.2 as usize, other.2 as usize);
-                let (sa, sb) = (
-                    db.signature(&db.entries[a]).expect("has sig"),
-                    db.signature(&db.entries[b]).expect("has sig"),
-                );
-                if estimate_jaccard(sa, sb) >= threshold {
-                    uf.union(a as u32, b as u32);
+    // (group, band hash, entry) packed into one u128 so the sort compares integers rather
+    // than tuples; the order, and so each bucket's heads, is the same.
+    // The groups of the long entries, gathered once: reading them from the 96-byte entries in
+    // every band's pass streamed all entries through the cache once per band.
+    let long_groups: Vec<u32> = long.iter().map(|&i| db.entries[i as usize].group).collect();
+    let mut bucket: Vec<u128> = Vec::with_capacity(nl);
+    for b in 0..lsh.bands {
+        bucket.clear();
+        bucket.extend(
+            long.iter()
+                .zip(&long_groups)
+                .zip(&hashes[b * nl..(b + 1) * nl])
+                .map(|((&i, &group), &h)| {
+                    (u128::from(group) << 96) | (u128::from(h) << 32) | u128::from(i)
+                }),
+        );
+        bucket.sort_unstable();
+        for run in bucket.chunk_by(|a, b| a >> 32 == b >> 32) {
+            for (h, &head) in run.iter().take(BUCKET_HEADS).enumerate() {
+                for &other in &run[h + 1..] {
+                    let (a, b) = (head as u32, other as u32);
+                    // Already one cluster (from an earlier band or a shared neighbour): the
+                    // union would change nothing, so skip the signature comparison.
+                    if uf.find(a) == uf.find(b) {
+                        continue;
+                    }
+                    let (sa, sb) = (
+                        db.signature(&db.entries[a as usize]).expect("has sig"),
+                        db.signature(&db.entries[b as usize]).expect("has sig"),
+                    );
+                    if estimate_jaccard(sa, sb) >= threshold {
+                        uf.union(a, b);
+                    }
                 }
             }
         }
@@ -317,9 +351,46 @@ pub fn finalize(db: &mut SignatureDb) {
     }
 }
 
+/// [`LshParams::band_hash`] without its copy of the lanes into a zeroed byte buffer (a third
+/// of [`finalize`]): on a little-endian target the lanes already are those bytes.
+#[inline]
+fn band_hash(lsh: &LshParams, sig: &[u32], band: usize) -> u64 {
+    #[cfg(target_endian = "little")]
+    {
+        let lanes = &sig[band * lsh.rows..(band + 1) * lsh.rows];
+        // SAFETY: any initialized `u32`s are valid bytes; the length is the lanes' size.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(lanes.as_ptr().cast::<u8>(), std::mem::size_of_val(lanes))
+        };
+        xxhash_rust::xxh3::xxh3_64_with_seed(bytes, band as u64)
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        lsh.band_hash(sig, band)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn band_hash_equals_lsh_band_hash() {
+        let sig: Vec<u32> = (0..200u32)
+            .map(|i| i.wrapping_mul(0x9e37_79b9) ^ 0xdead_beef)
+            .collect();
+        // rows > 64 takes the other branch of `LshParams::band_hash`.
+        for (bands, rows) in [(11, 4), (16, 8), (1, 1), (3, 65), (2, 100)] {
+            let lsh = LshParams { bands, rows };
+            for b in 0..bands {
+                assert_eq!(
+                    band_hash(&lsh, &sig, b),
+                    lsh.band_hash(&sig, b),
+                    "{bands}x{rows}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn url_hosts() {
