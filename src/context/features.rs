@@ -12,7 +12,7 @@
 //! of the Alphabetic property (Python `isalpha` is letters only), and `split_whitespace` does
 //! not split on U+001C..U+001F.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Version of these definitions; a model trained on another version is refused.
 pub const FEATURE_VERSION: u16 = 1;
@@ -143,35 +143,82 @@ pub struct Repetition {
     pub other_sites: u64,
 }
 
-/// Word lists are probed once per token: a fast hash instead of SipHash.
-type WordSet = HashSet<String, xxhash_rust::xxh3::Xxh3Builder>;
+/// Word-list flags of a token: which of the model's lists hold it.
+const STOP: u8 = 1;
+const MONTH: u8 = 2;
+const COMMENT: u8 = 4;
+
+/// Character classes of one ASCII byte, from the same `char` predicates the slow path uses.
+const ALPHA: u8 = 1;
+const NUMERIC: u8 = 2;
+const UPPER: u8 = 4;
+const SPACE: u8 = 8;
+const SEPARATOR: u8 = 16;
 
 /// The word lists and character sets of the text features (shipped with the model).
+///
+/// Why one map and a byte table: every token was looked up in three `HashSet`s with a
+/// streaming xxh3 hasher, and every character went through four Unicode predicates and a
+/// linear scan of the separators — together ~30 % of `clean --policy context` on the man
+/// pages. One FxHash map from token to list flags, and a 128-entry class table for ASCII
+/// (filled from the very predicates the non-ASCII path still calls), count the same things.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    stopwords: WordSet,
-    months: WordSet,
-    comment_words: WordSet,
+    words: rustc_hash::FxHashMap<String, u8>,
     /// Longest word of the three lists: longer tokens are not looked up.
     longest: usize,
     separators: Vec<char>,
     closers: Vec<char>,
+    ascii: [u8; 128],
 }
 
 impl Lexicon {
     pub fn new(meta: &super::model::ModelMeta) -> Self {
-        let all = meta
-            .stopwords
-            .iter()
-            .chain(&meta.months)
-            .chain(&meta.comment_words);
+        let mut words = rustc_hash::FxHashMap::<String, u8>::default();
+        for (list, bit) in [
+            (&meta.stopwords, STOP),
+            (&meta.months, MONTH),
+            (&meta.comment_words, COMMENT),
+        ] {
+            for w in list {
+                *words.entry(w.clone()).or_default() |= bit;
+            }
+        }
+        let separators: Vec<char> = meta.separators.chars().collect();
+        let mut ascii = [0u8; 128];
+        for (b, class) in ascii.iter_mut().enumerate() {
+            let c = b as u8 as char;
+            *class = (c.is_alphabetic() as u8 * ALPHA)
+                | (c.is_numeric() as u8 * NUMERIC)
+                | (c.is_uppercase() as u8 * UPPER)
+                | (c.is_whitespace() as u8 * SPACE)
+                | (separators.contains(&c) as u8 * SEPARATOR);
+        }
         Lexicon {
-            longest: all.map(String::len).max().unwrap_or(0),
-            stopwords: meta.stopwords.iter().cloned().collect(),
-            months: meta.months.iter().cloned().collect(),
-            comment_words: meta.comment_words.iter().cloned().collect(),
-            separators: meta.separators.chars().collect(),
+            longest: words.keys().map(String::len).max().unwrap_or(0),
+            words,
+            separators,
             closers: meta.closers.chars().collect(),
+            ascii,
+        }
+    }
+
+    /// List flags of `token` (0 when in none).
+    fn flags(&self, token: &str) -> u8 {
+        self.words.get(token).copied().unwrap_or(0)
+    }
+
+    /// Class bits of `c` (see [`ALPHA`] etc.).
+    fn class(&self, c: char) -> u8 {
+        match self.ascii.get(c as usize) {
+            Some(&class) => class,
+            None => {
+                (c.is_alphabetic() as u8 * ALPHA)
+                    | (c.is_numeric() as u8 * NUMERIC)
+                    | (c.is_uppercase() as u8 * UPPER)
+                    | (c.is_whitespace() as u8 * SPACE)
+                    | (self.separators.contains(&c) as u8 * SEPARATOR)
+            }
         }
     }
 }
@@ -207,13 +254,18 @@ fn has_time(s: &str) -> bool {
     })
 }
 
-/// Writes the 19 text features of `block` (already trimmed) into `row[..19]`.
+/// Writes the 19 text features of `block` (already trimmed) into `row[..19]`; `tok` is
+/// scratch space.
 pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
     let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
     let (mut month, mut comment) = (false, false);
     for w in block.split_whitespace() {
         nw += 1;
-        word_chars += w.chars().count();
+        word_chars += if w.is_ascii() {
+            w.len()
+        } else {
+            w.chars().count()
+        };
         cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
         let stripped = w.trim_matches(|c: char| !alnum(c));
         tok.clear();
@@ -228,30 +280,46 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
                 tok.extend(c.to_lowercase());
             }
         }
-        stop += lex.stopwords.contains(tok.as_str()) as usize;
+        let flags = lex.flags(tok);
+        stop += (flags & STOP != 0) as usize;
         if !tok.is_empty() {
-            month |= lex.months.contains(tok.as_str());
-            comment |= lex.comment_words.contains(tok.as_str());
+            month |= flags & MONTH != 0;
+            comment |= flags & COMMENT != 0;
         }
     }
+    let ascii = block.is_ascii();
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
-    for c in block.chars() {
+    let mut count = |class: u8| {
         nc += 1;
-        let (a, n) = (c.is_alphabetic(), c.is_numeric());
-        alpha += a as usize;
-        digit += n as usize;
-        upper += c.is_uppercase() as usize;
-        punct += !(a || n || c.is_whitespace()) as usize;
-        sep += lex.separators.contains(&c) as usize;
+        alpha += (class & ALPHA != 0) as usize;
+        digit += (class & NUMERIC != 0) as usize;
+        upper += (class & UPPER != 0) as usize;
+        punct += (class & (ALPHA | NUMERIC | SPACE) == 0) as usize;
+        sep += (class & SEPARATOR != 0) as usize;
+    };
+    if ascii {
+        for &b in block.as_bytes() {
+            count(lex.ascii[b as usize]);
+        }
+    } else {
+        for c in block.chars() {
+            count(lex.class(c));
+        }
     }
     let t = block
         .trim_end()
         .trim_end_matches(|c| lex.closers.contains(&c));
     let last = t.chars().next_back();
-    let low = if block.is_ascii() {
-        block.to_ascii_lowercase()
+    // Lowercased copy for the substring flags; the common ASCII case reuses `tok`.
+    let owned;
+    let low: &str = if ascii {
+        tok.clear();
+        tok.push_str(block);
+        tok.make_ascii_lowercase();
+        tok.as_str()
     } else {
-        block.to_lowercase()
+        owned = block.to_lowercase();
+        &owned
     };
     row[0] = nw as f64;
     row[1] = nc as f64;
@@ -304,11 +372,13 @@ pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Le
     );
     let mut x = vec![0.0; n * N_FEATURES];
     let mut tok = String::new();
-    let mut key_count: HashMap<u64, u32> = HashMap::with_capacity(n);
+    let mut key_count: FxHashMap<u64, u32> = FxHashMap::default();
+    key_count.reserve(n);
     for &k in keys {
         *key_count.entry(k).or_default() += 1;
     }
-    let mut seen: HashSet<u64> = HashSet::with_capacity(n);
+    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    seen.reserve(n);
     let mut words = Vec::with_capacity(n);
     let mut flagged = Vec::with_capacity(n);
     for (i, row) in x.chunks_exact_mut(N_FEATURES).enumerate() {
