@@ -551,36 +551,95 @@ impl Batched {
     /// of the 2,081 conditions) then cost two binary searches per batch.
     fn conditions(&self, cols: &[f64], n: usize, conds: &mut [u64]) {
         #[cfg(target_arch = "x86_64")]
-        let simd = std::arch::is_x86_feature_detected!("avx512f");
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            unsafe { self.conditions_avx512(cols, n, conds) };
+            return;
+        }
+        self.conditions_portable(cols, n, conds);
+    }
+
+    fn conditions_portable(&self, cols: &[f64], n: usize, conds: &mut [u64]) {
         for (u, &(_, a, b)) in self.features.iter().enumerate() {
             let col = &cols[u * BATCH..(u + 1) * BATCH];
-            let (a, b) = (a as usize, b as usize);
             let (mut lo, mut hi, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, false);
             for &v in &col[..n] {
                 lo = if v < lo { v } else { lo };
                 hi = if v > hi { v } else { hi };
                 nan |= v.is_nan();
             }
-            let ts = &self.thresholds[a..b];
-            let (below, above) = if nan {
-                // `x > t` is false for a NaN row: compare everything.
-                (0, ts.len())
-            } else {
-                (
-                    ts.partition_point(|&t| t < lo),
-                    ts.partition_point(|&t| t < hi),
-                )
-            };
-            conds[a..a + below].fill(!0);
-            conds[a + above..b].fill(0);
-            let (a, b) = (a + below, a + above);
-            #[cfg(target_arch = "x86_64")]
-            if simd {
-                // SAFETY: the CPU has AVX-512F (checked above).
-                unsafe { self.compare_avx512(col, n, a..b, conds) };
-                continue;
+            let range = self.undecided(a, b, lo, hi, nan, conds);
+            self.compare_portable(col, range, conds);
+        }
+    }
+
+    /// Sets the masks of the conditions `a..b` (one feature's) that hold for all or none of
+    /// a batch whose values lie in `lo..=hi` (`nan`: some value is NaN, then `x > t` is false
+    /// for that row and every condition is compared); returns the ones left to compare.
+    fn undecided(
+        &self,
+        a: u32,
+        b: u32,
+        lo: f64,
+        hi: f64,
+        nan: bool,
+        conds: &mut [u64],
+    ) -> std::ops::Range<usize> {
+        let (a, b) = (a as usize, b as usize);
+        if nan {
+            return a..b;
+        }
+        let ts = &self.thresholds[a..b];
+        let below = a + ts.partition_point(|&t| t < lo);
+        let above = a + ts.partition_point(|&t| t < hi);
+        conds[a..below].fill(!0);
+        conds[above..b].fill(0);
+        below..above
+    }
+
+    /// [`Batched::conditions`] with AVX-512: the range of each column from 8-row min/max, then
+    /// one ordered `>` compare per 8 rows (`_CMP_GT_OQ` is false for NaN, like Rust's `>`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn conditions_avx512(&self, cols: &[f64], n: usize, conds: &mut [u64]) {
+        use std::arch::x86_64::*;
+        let chunks = n.div_ceil(8);
+        for (u, &(_, a, b)) in self.features.iter().enumerate() {
+            let col = &cols[u * BATCH..(u + 1) * BATCH];
+            // SAFETY: `col` holds BATCH = 64 values, 8 per unaligned load.
+            let v: [__m512d; 8] =
+                std::array::from_fn(|k| unsafe { _mm512_loadu_pd(col.as_ptr().add(8 * k)) });
+            let (mut lo, mut hi) = (
+                _mm512_set1_pd(f64::INFINITY),
+                _mm512_set1_pd(f64::NEG_INFINITY),
+            );
+            let mut nan = 0u8;
+            for (k, v) in v.iter().enumerate().take(chunks) {
+                let m: __mmask8 = if 8 * k + 8 <= n {
+                    0xff
+                } else {
+                    (1u8 << (n - 8 * k)) - 1
+                };
+                nan |= _mm512_mask_cmp_pd_mask::<_CMP_UNORD_Q>(m, *v, *v);
+                lo = _mm512_mask_min_pd(lo, m, lo, *v);
+                hi = _mm512_mask_max_pd(hi, m, hi, *v);
             }
-            self.compare_portable(col, a..b, conds);
+            let range = self.undecided(
+                a,
+                b,
+                _mm512_reduce_min_pd(lo),
+                _mm512_reduce_max_pd(hi),
+                nan != 0,
+                conds,
+            );
+            for c in range {
+                let t = _mm512_set1_pd(self.thresholds[c]);
+                let mut m = 0u64;
+                for (k, v) in v.iter().enumerate().take(chunks) {
+                    m |= (_mm512_cmp_pd_mask::<_CMP_GT_OQ>(*v, t) as u64) << (8 * k);
+                }
+                conds[c] = m;
+            }
         }
     }
 
@@ -590,33 +649,6 @@ impl Batched {
             let mut m = 0u64;
             for (r, &v) in col.iter().enumerate() {
                 m |= ((v > t) as u64) << r;
-            }
-            conds[c] = m;
-        }
-    }
-
-    /// [`Batched::compare_portable`] on the first `n` rows with one ordered `>` compare per
-    /// 8 rows (`_CMP_GT_OQ` is false for NaN, like Rust's `>`).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn compare_avx512(
-        &self,
-        col: &[f64],
-        n: usize,
-        range: std::ops::Range<usize>,
-        conds: &mut [u64],
-    ) {
-        use std::arch::x86_64::*;
-        assert_eq!(col.len(), BATCH);
-        let chunks = n.div_ceil(8);
-        // SAFETY: `col` holds BATCH = 64 values, 8 per unaligned load.
-        let v: [__m512d; 8] =
-            std::array::from_fn(|k| unsafe { _mm512_loadu_pd(col.as_ptr().add(8 * k)) });
-        for c in range {
-            let t = _mm512_set1_pd(self.thresholds[c]);
-            let mut m = 0u64;
-            for (k, v) in v.iter().enumerate().take(chunks) {
-                m |= (_mm512_cmp_pd_mask::<_CMP_GT_OQ>(*v, t) as u64) << (8 * k);
             }
             conds[c] = m;
         }
@@ -865,12 +897,15 @@ mod tests {
             b.compare_portable(col, a as usize..e as usize, &mut portable);
         }
         assert!(portable.iter().any(|&c| c != 0) && portable.iter().any(|&c| c != !0));
-        for n in [64, 17] {
+        for n in [64, 17, 1] {
             let keep = if n == 64 { !0 } else { (1u64 << n) - 1 };
             let mut got = vec![0; b.thresholds.len()];
             b.conditions(&cols, n, &mut got);
-            for (g, p) in got.iter().zip(&portable) {
+            let mut scalar = vec![0; b.thresholds.len()];
+            b.conditions_portable(&cols, n, &mut scalar);
+            for ((g, s), p) in got.iter().zip(&scalar).zip(&portable) {
                 assert_eq!(g & keep, p & keep, "{n} rows");
+                assert_eq!(s & keep, p & keep, "{n} rows");
             }
         }
     }
