@@ -257,9 +257,10 @@ fn has_time(s: &str) -> bool {
 /// Writes the 19 text features of `block` (already trimmed) into `row[..19]`; `tok` is
 /// scratch space.
 pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
+    let ascii = block.is_ascii();
     let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
     let (mut month, mut comment) = (false, false);
-    for w in block.split_whitespace() {
+    let mut word = |w: &str, stripped: &str, tok: &mut String| {
         nw += 1;
         word_chars += if w.is_ascii() {
             w.len()
@@ -267,11 +268,10 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
             w.chars().count()
         };
         cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
-        let stripped = w.trim_matches(|c: char| !alnum(c));
         tok.clear();
         if stripped.is_ascii() {
             if stripped.len() > lex.longest {
-                continue;
+                return;
             }
             tok.push_str(stripped);
             tok.make_ascii_lowercase();
@@ -286,8 +286,36 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
             month |= flags & MONTH != 0;
             comment |= flags & COMMENT != 0;
         }
+    };
+    if ascii {
+        // The same words as below without decoding characters: for ASCII, `split_whitespace`
+        // splits at exactly the bytes whose class has SPACE, and `alnum` is ALPHA | NUMERIC.
+        let bytes = block.as_bytes();
+        let class = |b: u8| lex.ascii[b as usize];
+        let mut i = 0;
+        while i < bytes.len() {
+            if class(bytes[i]) & SPACE != 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && class(bytes[i]) & SPACE == 0 {
+                i += 1;
+            }
+            let w = &bytes[start..i];
+            let keep = |b: &u8| class(*b) & (ALPHA | NUMERIC) != 0;
+            let (a, z) = match w.iter().position(keep) {
+                Some(a) => (a, w.iter().rposition(keep).expect("found forwards") + 1),
+                None => (0, 0),
+            };
+            // Slices of an ASCII string at byte offsets: always on char boundaries.
+            word(&block[start..i], &block[start + a..start + z], tok);
+        }
+    } else {
+        for w in block.split_whitespace() {
+            word(w, w.trim_matches(|c: char| !alnum(c)), tok);
+        }
     }
-    let ascii = block.is_ascii();
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
     let mut count = |class: u8| {
         nc += 1;
@@ -538,6 +566,100 @@ mod tests {
                 assert_eq!(FEATURE_NAMES[NEIGH_START + oi * 8 + fi], format!("{o}_{f}"));
                 assert_eq!(FEATURE_NAMES[NEIGH_FEATURES[fi]], *f);
             }
+        }
+    }
+
+    /// The text features as first written (three word sets, per-char Unicode predicates,
+    /// `split_whitespace`): the oracle for the table-driven version.
+    fn text_features_reference(block: &str, meta: &crate::context::model::ModelMeta) -> Vec<f64> {
+        use std::collections::HashSet;
+        let set = |l: &Vec<String>| l.iter().cloned().collect::<HashSet<String>>();
+        let (stopwords, months, comments) = (
+            set(&meta.stopwords),
+            set(&meta.months),
+            set(&meta.comment_words),
+        );
+        let separators: Vec<char> = meta.separators.chars().collect();
+        let closers: Vec<char> = meta.closers.chars().collect();
+        let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
+        let (mut month, mut comment) = (false, false);
+        for w in block.split_whitespace() {
+            nw += 1;
+            word_chars += w.chars().count();
+            cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
+            let tok: String = w
+                .trim_matches(|c: char| !alnum(c))
+                .chars()
+                .flat_map(char::to_lowercase)
+                .collect();
+            stop += stopwords.contains(&tok) as usize;
+            if !tok.is_empty() {
+                month |= months.contains(&tok);
+                comment |= comments.contains(&tok);
+            }
+        }
+        let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
+        for c in block.chars() {
+            nc += 1;
+            let (a, n) = (c.is_alphabetic(), c.is_numeric());
+            alpha += a as usize;
+            digit += n as usize;
+            upper += c.is_uppercase() as usize;
+            punct += !(a || n || c.is_whitespace()) as usize;
+            sep += separators.contains(&c) as usize;
+        }
+        let t = block.trim_end().trim_end_matches(|c| closers.contains(&c));
+        let last = t.chars().next_back();
+        let low = block.to_lowercase();
+        vec![
+            nw as f64,
+            nc as f64,
+            ratio(word_chars, nw),
+            ratio(stop, nw),
+            ratio(punct, nc),
+            ratio(digit, nc),
+            ratio(upper, alpha),
+            ratio(alpha, nc),
+            ratio(cap, nw),
+            flag(matches!(last, Some('.' | '!' | '?'))),
+            flag(last == Some(':')),
+            sep as f64,
+            flag(block.contains('\u{a9}') || low.contains("(c)") || low.contains("copyright")),
+            flag(low.contains("http") || low.contains("www.") || low.contains(".com")),
+            flag(block.contains('@')),
+            flag(has_time(block)),
+            flag(month),
+            flag(comment),
+            flag(block.chars().next().is_some_and(char::is_uppercase)),
+        ]
+    }
+
+    #[test]
+    fn text_features_equal_the_reference() {
+        let model = crate::context::model::Model::shipped().unwrap();
+        let lex = Lexicon::new(&model.meta);
+        let blocks = [
+            "The cat sat on the mat.",
+            "Posted by admin on March 3, 2012 at 10:45 | 12 Comments",
+            "  (C) Copyright 2013 -- All rights reserved. \"Quoted.\"",
+            "Visit http://WWW.Example.COM/a?b or mail me@x.org!",
+            "...  ---  /// >> |",
+            "tabs\tand\x0bvertical\x0cfeeds\rand\x1cfile\x1fseparators",
+            "Supercalifragilisticexpialidocious antidisestablishmentarianism",
+            "Ünïcödé Wörds — «quoted» • list ▪ item: THE End",
+            "ΣΊΣΥΦΟΣ και η Ιανουάριος, comments",
+            "",
+            "A",
+            "x:",
+            "9:30",
+        ];
+        let mut tok = String::new();
+        for b in blocks {
+            let mut row = [0.0; TEXT_END];
+            text_features(b, &lex, &mut row, &mut tok);
+            let want = text_features_reference(b, &model.meta);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&row), bits(&want), "{b:?}");
         }
     }
 
