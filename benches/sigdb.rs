@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
         let v = ctx.classify(p, None);
         assert_eq!(v.blocks.len(), TEMPLATE + 40);
         for (i, b) in v.blocks.iter().enumerate() {
-            let template = i < TEMPLATE / 2 || i >= TEMPLATE / 2 + 40;
+            let template = !(TEMPLATE / 2..TEMPLATE / 2 + 40).contains(&i);
             let want = if template { PAGES as u64 } else { 1 };
             assert_eq!(b.repetition.site_count, want, "block {i}");
             assert!((0.0..=1.0).contains(&b.p));
