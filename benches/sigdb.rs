@@ -1,13 +1,15 @@
-//! Criterion benches of `learn` (in memory, and with the database written) and `clean --db`
-//! on generated text (no external data): 200 pages of one site, each with the same 12
-//! template lines around 40 unique lines. Every bench asserts its result so a broken build
-//! cannot look fast.
+//! Criterion benches of `learn` (in memory, and with the database written), `clean --db`
+//! (repetition) and `clean --policy context` on generated text (no external data): 200 pages
+//! of one site, each with the same 12 template lines around 40 unique lines. Every bench
+//! asserts its result so a broken build cannot look fast.
 
 #[path = "common/config.rs"]
 mod config;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dupsift::blocks::BlockParams;
 use dupsift::clean::Cleaner;
+use dupsift::context::decide::Decision;
+use dupsift::context::{model::Model, ContextCleaner};
 use dupsift::sigdb::learn::Summarizer;
 use dupsift::sigdb::{
     read_db, write_db, Grouping, HashParams, Learner, Matcher, Policy, SignatureDb,
@@ -92,6 +94,40 @@ fn bench(c: &mut Criterion) {
                 .map(|p| cleaner.clean(p, None).removals.len())
                 .sum();
             assert_eq!(removed, PAGES * TEMPLATE);
+            removed
+        })
+    });
+    // The context model: its evidence must be the DB's counts (template lines on every page,
+    // a unique line on its own page only: the DB was learned on these pages), and clean must
+    // remove exactly the blocks classify rejects.
+    let ctx = ContextCleaner::new(Model::shipped().unwrap(), BlockParams::default(), Some(&db));
+    let mut rejected = 0;
+    for p in &pages {
+        let v = ctx.classify(p, None);
+        assert_eq!(v.blocks.len(), TEMPLATE + 40);
+        for (i, b) in v.blocks.iter().enumerate() {
+            let template = !(TEMPLATE / 2..TEMPLATE / 2 + 40).contains(&i);
+            let want = if template { PAGES as u64 } else { 1 };
+            assert_eq!(b.repetition.site_count, want, "block {i}");
+            assert!((0.0..=1.0).contains(&b.p));
+        }
+        rejected += v
+            .blocks
+            .iter()
+            .filter(|b| b.decision != Decision::Keep)
+            .count();
+    }
+    let cleaner = Cleaner::with_context(ctx);
+    g.bench_function("clean_context", |b| {
+        b.iter(|| {
+            let (mut blocks, mut removed) = (0, 0);
+            for p in &pages {
+                let c = cleaner.clean(p, None);
+                blocks += c.blocks;
+                removed += c.removals.len();
+            }
+            assert_eq!(blocks, PAGES * (TEMPLATE + 40));
+            assert_eq!(removed, rejected);
             removed
         })
     });

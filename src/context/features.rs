@@ -12,7 +12,7 @@
 //! of the Alphabetic property (Python `isalpha` is letters only), and `split_whitespace` does
 //! not split on U+001C..U+001F.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Version of these definitions; a model trained on another version is refused.
 pub const FEATURE_VERSION: u16 = 1;
@@ -143,35 +143,82 @@ pub struct Repetition {
     pub other_sites: u64,
 }
 
-/// Word lists are probed once per token: a fast hash instead of SipHash.
-type WordSet = HashSet<String, xxhash_rust::xxh3::Xxh3Builder>;
+/// Word-list flags of a token: which of the model's lists hold it.
+const STOP: u8 = 1;
+const MONTH: u8 = 2;
+const COMMENT: u8 = 4;
+
+/// Character classes of one ASCII byte, from the same `char` predicates the slow path uses.
+const ALPHA: u8 = 1;
+const NUMERIC: u8 = 2;
+const UPPER: u8 = 4;
+const SPACE: u8 = 8;
+const SEPARATOR: u8 = 16;
 
 /// The word lists and character sets of the text features (shipped with the model).
+///
+/// Why one map and a byte table: every token was looked up in three `HashSet`s with a
+/// streaming xxh3 hasher, and every character went through four Unicode predicates and a
+/// linear scan of the separators — together ~30 % of `clean --policy context` on the man
+/// pages. One FxHash map from token to list flags, and a 128-entry class table for ASCII
+/// (filled from the very predicates the non-ASCII path still calls), count the same things.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    stopwords: WordSet,
-    months: WordSet,
-    comment_words: WordSet,
+    words: rustc_hash::FxHashMap<String, u8>,
     /// Longest word of the three lists: longer tokens are not looked up.
     longest: usize,
     separators: Vec<char>,
     closers: Vec<char>,
+    ascii: [u8; 128],
 }
 
 impl Lexicon {
     pub fn new(meta: &super::model::ModelMeta) -> Self {
-        let all = meta
-            .stopwords
-            .iter()
-            .chain(&meta.months)
-            .chain(&meta.comment_words);
+        let mut words = rustc_hash::FxHashMap::<String, u8>::default();
+        for (list, bit) in [
+            (&meta.stopwords, STOP),
+            (&meta.months, MONTH),
+            (&meta.comment_words, COMMENT),
+        ] {
+            for w in list {
+                *words.entry(w.clone()).or_default() |= bit;
+            }
+        }
+        let separators: Vec<char> = meta.separators.chars().collect();
+        let mut ascii = [0u8; 128];
+        for (b, class) in ascii.iter_mut().enumerate() {
+            let c = b as u8 as char;
+            *class = (c.is_alphabetic() as u8 * ALPHA)
+                | (c.is_numeric() as u8 * NUMERIC)
+                | (c.is_uppercase() as u8 * UPPER)
+                | (c.is_whitespace() as u8 * SPACE)
+                | (separators.contains(&c) as u8 * SEPARATOR);
+        }
         Lexicon {
-            longest: all.map(String::len).max().unwrap_or(0),
-            stopwords: meta.stopwords.iter().cloned().collect(),
-            months: meta.months.iter().cloned().collect(),
-            comment_words: meta.comment_words.iter().cloned().collect(),
-            separators: meta.separators.chars().collect(),
+            longest: words.keys().map(String::len).max().unwrap_or(0),
+            words,
+            separators,
             closers: meta.closers.chars().collect(),
+            ascii,
+        }
+    }
+
+    /// List flags of `token` (0 when in none).
+    fn flags(&self, token: &str) -> u8 {
+        self.words.get(token).copied().unwrap_or(0)
+    }
+
+    /// Class bits of `c` (see [`ALPHA`] etc.).
+    fn class(&self, c: char) -> u8 {
+        match self.ascii.get(c as usize) {
+            Some(&class) => class,
+            None => {
+                (c.is_alphabetic() as u8 * ALPHA)
+                    | (c.is_numeric() as u8 * NUMERIC)
+                    | (c.is_uppercase() as u8 * UPPER)
+                    | (c.is_whitespace() as u8 * SPACE)
+                    | (self.separators.contains(&c) as u8 * SEPARATOR)
+            }
         }
     }
 }
@@ -207,19 +254,24 @@ fn has_time(s: &str) -> bool {
     })
 }
 
-/// Writes the 19 text features of `block` (already trimmed) into `row[..19]`.
+/// Writes the 19 text features of `block` (already trimmed) into `row[..19]`; `tok` is
+/// scratch space.
 pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
+    let ascii = block.is_ascii();
     let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
     let (mut month, mut comment) = (false, false);
-    for w in block.split_whitespace() {
+    let mut word = |w: &str, stripped: &str, tok: &mut String| {
         nw += 1;
-        word_chars += w.chars().count();
+        word_chars += if w.is_ascii() {
+            w.len()
+        } else {
+            w.chars().count()
+        };
         cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
-        let stripped = w.trim_matches(|c: char| !alnum(c));
         tok.clear();
         if stripped.is_ascii() {
             if stripped.len() > lex.longest {
-                continue;
+                return;
             }
             tok.push_str(stripped);
             tok.make_ascii_lowercase();
@@ -228,30 +280,74 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
                 tok.extend(c.to_lowercase());
             }
         }
-        stop += lex.stopwords.contains(tok.as_str()) as usize;
+        let flags = lex.flags(tok);
+        stop += (flags & STOP != 0) as usize;
         if !tok.is_empty() {
-            month |= lex.months.contains(tok.as_str());
-            comment |= lex.comment_words.contains(tok.as_str());
+            month |= flags & MONTH != 0;
+            comment |= flags & COMMENT != 0;
+        }
+    };
+    if ascii {
+        // The same words as below without decoding characters: for ASCII, `split_whitespace`
+        // splits at exactly the bytes whose class has SPACE, and `alnum` is ALPHA | NUMERIC.
+        let bytes = block.as_bytes();
+        let class = |b: u8| lex.ascii[b as usize];
+        let mut i = 0;
+        while i < bytes.len() {
+            if class(bytes[i]) & SPACE != 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && class(bytes[i]) & SPACE == 0 {
+                i += 1;
+            }
+            let w = &bytes[start..i];
+            let keep = |b: &u8| class(*b) & (ALPHA | NUMERIC) != 0;
+            let (a, z) = match w.iter().position(keep) {
+                Some(a) => (a, w.iter().rposition(keep).expect("found forwards") + 1),
+                None => (0, 0),
+            };
+            // Slices of an ASCII string at byte offsets: always on char boundaries.
+            word(&block[start..i], &block[start + a..start + z], tok);
+        }
+    } else {
+        for w in block.split_whitespace() {
+            word(w, w.trim_matches(|c: char| !alnum(c)), tok);
         }
     }
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
-    for c in block.chars() {
+    let mut count = |class: u8| {
         nc += 1;
-        let (a, n) = (c.is_alphabetic(), c.is_numeric());
-        alpha += a as usize;
-        digit += n as usize;
-        upper += c.is_uppercase() as usize;
-        punct += !(a || n || c.is_whitespace()) as usize;
-        sep += lex.separators.contains(&c) as usize;
+        alpha += (class & ALPHA != 0) as usize;
+        digit += (class & NUMERIC != 0) as usize;
+        upper += (class & UPPER != 0) as usize;
+        punct += (class & (ALPHA | NUMERIC | SPACE) == 0) as usize;
+        sep += (class & SEPARATOR != 0) as usize;
+    };
+    if ascii {
+        for &b in block.as_bytes() {
+            count(lex.ascii[b as usize]);
+        }
+    } else {
+        for c in block.chars() {
+            count(lex.class(c));
+        }
     }
     let t = block
         .trim_end()
         .trim_end_matches(|c| lex.closers.contains(&c));
     let last = t.chars().next_back();
-    let low = if block.is_ascii() {
-        block.to_ascii_lowercase()
+    // Lowercased copy for the substring flags; the common ASCII case reuses `tok`.
+    let owned;
+    let low: &str = if ascii {
+        tok.clear();
+        tok.push_str(block);
+        tok.make_ascii_lowercase();
+        tok.as_str()
     } else {
-        block.to_lowercase()
+        owned = block.to_lowercase();
+        &owned
     };
     row[0] = nw as f64;
     row[1] = nc as f64;
@@ -304,11 +400,13 @@ pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Le
     );
     let mut x = vec![0.0; n * N_FEATURES];
     let mut tok = String::new();
-    let mut key_count: HashMap<u64, u32> = HashMap::with_capacity(n);
+    let mut key_count: FxHashMap<u64, u32> = FxHashMap::default();
+    key_count.reserve(n);
     for &k in keys {
         *key_count.entry(k).or_default() += 1;
     }
-    let mut seen: HashSet<u64> = HashSet::with_capacity(n);
+    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    seen.reserve(n);
     let mut words = Vec::with_capacity(n);
     let mut flagged = Vec::with_capacity(n);
     for (i, row) in x.chunks_exact_mut(N_FEATURES).enumerate() {
@@ -468,6 +566,100 @@ mod tests {
                 assert_eq!(FEATURE_NAMES[NEIGH_START + oi * 8 + fi], format!("{o}_{f}"));
                 assert_eq!(FEATURE_NAMES[NEIGH_FEATURES[fi]], *f);
             }
+        }
+    }
+
+    /// The text features as first written (three word sets, per-char Unicode predicates,
+    /// `split_whitespace`): the oracle for the table-driven version.
+    fn text_features_reference(block: &str, meta: &crate::context::model::ModelMeta) -> Vec<f64> {
+        use std::collections::HashSet;
+        let set = |l: &Vec<String>| l.iter().cloned().collect::<HashSet<String>>();
+        let (stopwords, months, comments) = (
+            set(&meta.stopwords),
+            set(&meta.months),
+            set(&meta.comment_words),
+        );
+        let separators: Vec<char> = meta.separators.chars().collect();
+        let closers: Vec<char> = meta.closers.chars().collect();
+        let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
+        let (mut month, mut comment) = (false, false);
+        for w in block.split_whitespace() {
+            nw += 1;
+            word_chars += w.chars().count();
+            cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
+            let tok: String = w
+                .trim_matches(|c: char| !alnum(c))
+                .chars()
+                .flat_map(char::to_lowercase)
+                .collect();
+            stop += stopwords.contains(&tok) as usize;
+            if !tok.is_empty() {
+                month |= months.contains(&tok);
+                comment |= comments.contains(&tok);
+            }
+        }
+        let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
+        for c in block.chars() {
+            nc += 1;
+            let (a, n) = (c.is_alphabetic(), c.is_numeric());
+            alpha += a as usize;
+            digit += n as usize;
+            upper += c.is_uppercase() as usize;
+            punct += !(a || n || c.is_whitespace()) as usize;
+            sep += separators.contains(&c) as usize;
+        }
+        let t = block.trim_end().trim_end_matches(|c| closers.contains(&c));
+        let last = t.chars().next_back();
+        let low = block.to_lowercase();
+        vec![
+            nw as f64,
+            nc as f64,
+            ratio(word_chars, nw),
+            ratio(stop, nw),
+            ratio(punct, nc),
+            ratio(digit, nc),
+            ratio(upper, alpha),
+            ratio(alpha, nc),
+            ratio(cap, nw),
+            flag(matches!(last, Some('.' | '!' | '?'))),
+            flag(last == Some(':')),
+            sep as f64,
+            flag(block.contains('\u{a9}') || low.contains("(c)") || low.contains("copyright")),
+            flag(low.contains("http") || low.contains("www.") || low.contains(".com")),
+            flag(block.contains('@')),
+            flag(has_time(block)),
+            flag(month),
+            flag(comment),
+            flag(block.chars().next().is_some_and(char::is_uppercase)),
+        ]
+    }
+
+    #[test]
+    fn text_features_equal_the_reference() {
+        let model = crate::context::model::Model::shipped().unwrap();
+        let lex = Lexicon::new(&model.meta);
+        let blocks = [
+            "The cat sat on the mat.",
+            "Posted by admin on March 3, 2012 at 10:45 | 12 Comments",
+            "  (C) Copyright 2013 -- All rights reserved. \"Quoted.\"",
+            "Visit http://WWW.Example.COM/a?b or mail me@x.org!",
+            "...  ---  /// >> |",
+            "tabs\tand\x0bvertical\x0cfeeds\rand\x1cfile\x1fseparators",
+            "Supercalifragilisticexpialidocious antidisestablishmentarianism",
+            "Ünïcödé Wörds — «quoted» • list ▪ item: THE End",
+            "ΣΊΣΥΦΟΣ και η Ιανουάριος, comments",
+            "",
+            "A",
+            "x:",
+            "9:30",
+        ];
+        let mut tok = String::new();
+        for b in blocks {
+            let mut row = [0.0; TEXT_END];
+            text_features(b, &lex, &mut row, &mut tok);
+            let want = text_features_reference(b, &model.meta);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&row), bits(&want), "{b:?}");
         }
     }
 
