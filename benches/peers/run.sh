@@ -20,6 +20,8 @@ mkdir -p "$OUT"
 for th in "${THREADS[@]}"; do
     "$PY" "$HERE/dupsift_run.py" "$BIN" "$PREFIX.jsonl" --threshold "$T" --threads "$th" \
         --out "$OUT/$NAME.dupsift.t$th.json"
+    "$PY" "$HERE/dupsift_run.py" "$BIN" "$PREFIX.jsonl" --threshold "$T" --threads "$th" --mode estimate \
+        --out "$OUT/$NAME.dupsift-estimate.t$th.json" -- --verify estimate
     "$PY" "$HERE/dupsift_run.py" "$BIN" "$PREFIX.jsonl" --threshold "$T" --threads "$th" --mode exact \
         --out "$OUT/$NAME.dupsift-exact.t$th.json" -- --verify exact
     "$PY" "$HERE/dupsift_run.py" "$BIN" "$PREFIX.jsonl" --threshold "$T" --threads "$th" --mode 16x8 \
