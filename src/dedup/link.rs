@@ -786,13 +786,13 @@ fn verify_bucket(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dedup::sigfile::{DocSig, SigParams, SigWriter};
     use crate::minhash::MinHasher;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn write_sig(path: &Path, num_perm: u32, docs: &[DocSig]) -> SigReader {
+    pub(crate) fn write_sig(path: &Path, num_perm: u32, docs: &[DocSig]) -> SigReader {
         let params = SigParams {
             num_perm,
             ngram: 5,
@@ -810,7 +810,7 @@ mod tests {
 
     /// Families of documents with a share of their base's elements replaced (Jaccard to the
     /// base ~0.94 down to ~0.67, so many pairs are borderline at 0.8), a few exact copies.
-    fn families(n: usize) -> Vec<DocSig> {
+    pub(crate) fn families(n: usize) -> Vec<DocSig> {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move || {
             x ^= x << 13;
