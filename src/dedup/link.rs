@@ -412,7 +412,8 @@ pub fn link_with(
     tmp: &Path,
     recheck: Option<&Rechecker>,
 ) -> Result<Clustering> {
-    link_impl(sig, p, tmp, recheck, true)
+    // On one thread reading ahead only adds work (~15 % of the stage on c100).
+    link_impl(sig, p, tmp, recheck, rayon::current_num_threads() > 1)
 }
 
 /// [`link_with`]; `ahead` = records and probable recheck sets of a group of buckets are
