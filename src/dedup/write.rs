@@ -7,6 +7,7 @@ use super::sigfile::SigReader;
 use crate::corpus::{self, FieldNames};
 use crate::error::{Error, Result};
 use crate::output::AtomicFile;
+use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -117,10 +118,15 @@ struct ClusterLine<'a> {
     similarity: f64,
 }
 
+/// Cluster members whose lines are computed in parallel before being written in order.
+const CLUSTER_CHUNK: usize = 4096;
+
 /// Writes one JSONL line per document in a cluster of two or more, in input order:
 /// `{"id", "cluster" (the survivor's id), "kept", "similarity" (Jaccard to the survivor,
-/// estimated or exact as verified, `recheck` deciding for [`Verify::Recheck`]; below the threshold for a document joined through a
-/// chain)}`. Returns the lines written.
+/// estimated or exact as verified, `recheck` deciding for [`Verify::Recheck`]; below the
+/// threshold for a document joined through a chain)}`. Returns the lines written. The lines
+/// (records read by offset, borderline similarities rechecked) are computed in parallel,
+/// `CLUSTER_CHUNK` members at a time, and written in order.
 pub fn write_clusters(
     sig: &SigReader,
     clustering: &Clustering,
@@ -129,36 +135,105 @@ pub fn write_clusters(
     out: &mut AtomicFile,
 ) -> Result<u64> {
     let mut written = 0;
-    let mut line = Vec::new();
-    for doc in 0..clustering.len() as u32 {
-        if clustering.cluster_size(doc) < 2 {
-            continue;
+    let mut members = (0..clustering.len() as u32)
+        .filter(|&d| clustering.cluster_size(d) >= 2)
+        .peekable();
+    let mut chunk = Vec::with_capacity(CLUSTER_CHUNK);
+    while members.peek().is_some() {
+        chunk.clear();
+        chunk.extend(members.by_ref().take(CLUSTER_CHUNK));
+        let lines: Vec<Result<Vec<u8>>> = chunk
+            .par_iter()
+            .map(|&doc| cluster_line(sig, clustering, verify, recheck, doc))
+            .collect();
+        for line in lines {
+            out.write_all(&line?)?;
+            written += 1;
         }
-        let s = clustering.survivor(doc);
-        let mut me = Loaded::read(sig, doc, verify)?;
-        let (sim, cluster) = if s == doc {
-            (1.0, sig.id(&me.meta)?)
-        } else {
-            let mut other = Loaded::read(sig, s, verify)?;
-            (
-                similarity(verify, recheck, &mut me, &mut other)?,
-                sig.id(&other.meta)?,
-            )
-        };
-        line.clear();
-        serde_json::to_writer(
-            &mut line,
-            &ClusterLine {
-                id: &sig.id(&me.meta)?,
-                cluster: &cluster,
-                kept: s == doc,
-                similarity: (sim * 10_000.0).round() / 10_000.0,
-            },
-        )
-        .expect("serializes");
-        line.push(b'\n');
-        out.write_all(&line)?;
-        written += 1;
     }
     Ok(written)
+}
+
+/// The clusters-report line of `doc`, newline included.
+fn cluster_line(
+    sig: &SigReader,
+    clustering: &Clustering,
+    verify: Verify,
+    recheck: Option<&Rechecker>,
+    doc: u32,
+) -> Result<Vec<u8>> {
+    let s = clustering.survivor(doc);
+    let mut me = Loaded::read(sig, doc, verify)?;
+    let (sim, cluster) = if s == doc {
+        (1.0, sig.id(&me.meta)?)
+    } else {
+        let mut other = Loaded::read(sig, s, verify)?;
+        (
+            similarity(verify, recheck, &mut me, &mut other)?,
+            sig.id(&other.meta)?,
+        )
+    };
+    let mut line = Vec::new();
+    serde_json::to_writer(
+        &mut line,
+        &ClusterLine {
+            id: &sig.id(&me.meta)?,
+            cluster: &cluster,
+            kept: s == doc,
+            similarity: (sim * 10_000.0).round() / 10_000.0,
+        },
+    )
+    .expect("serializes");
+    line.push(b'\n');
+    Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::link::tests::{families, write_sig};
+    use super::super::link::{link, LinkParams, StoredSets};
+    use super::*;
+
+    #[test]
+    fn clusters_report_is_written_in_input_order_whatever_the_thread_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let sig = write_sig(&dir.path().join("f.sig"), 128, &families(12_000));
+        let p = LinkParams {
+            threshold: 0.7,
+            ..LinkParams::default()
+        };
+        let clustering = link(&sig, &p, dir.path()).unwrap();
+        let stored = StoredSets(&sig);
+        // The plain loop: one line per member of a cluster of 2+, in document order.
+        let r = Rechecker::new(p.threshold, 128, &stored);
+        let mut expected = Vec::new();
+        let mut members = 0u64;
+        for doc in 0..clustering.len() as u32 {
+            if clustering.cluster_size(doc) >= 2 {
+                expected.extend(cluster_line(&sig, &clustering, p.verify, Some(&r), doc).unwrap());
+                members += 1;
+            }
+        }
+        assert!(members > CLUSTER_CHUNK as u64, "{members}");
+        let text = String::from_utf8(expected.clone()).unwrap();
+        assert!(text.contains("\"kept\":true") && text.contains("\"similarity\":0.6"));
+        for threads in [1, 3] {
+            let path = dir.path().join(format!("clusters{threads}.jsonl"));
+            let r = Rechecker::new(p.threshold, 128, &stored);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut out = AtomicFile::create(&path).unwrap();
+            let lines = pool
+                .install(|| write_clusters(&sig, &clustering, p.verify, Some(&r), &mut out))
+                .unwrap();
+            out.finish().unwrap().publish().unwrap();
+            assert_eq!(lines, members);
+            assert!(
+                std::fs::read(&path).unwrap() == expected,
+                "{threads} threads"
+            );
+        }
+    }
 }
