@@ -5,8 +5,8 @@
 
 Columns: tool (with mode when not default), threads, signature MB/s, end-to-end MB/s, docs/s,
 peak RSS MB, verified pairs, pair precision/recall, removed-document precision/recall, and
-"x dupsift": e2e MB/s of the row divided by the e2e MB/s of the dupsift result with the same
-thread count (or of the first dupsift result if none matches); empty when no result has
+"x dupsift": e2e MB/s of the row divided by the e2e MB/s of the default-mode dupsift result
+with the same thread count (or of another dupsift result if none matches); empty when no result has
 "tool": "dupsift". Truth columns are left empty when --truth is not given.
 
 --update FILE also writes the markdown table into FILE between the lines
@@ -61,7 +61,9 @@ def main() -> None:
     def ratio(r):
         if not dupsift:
             return None
-        ref = next((d for d in dupsift if d.get("threads") == r.get("threads")), dupsift[0])
+        # The default mode at the same thread count, else any mode at it, else the first.
+        same = [d for d in dupsift if d.get("threads") == r.get("threads")] or dupsift
+        ref = next((d for d in same if d.get("mode", "default") == "default"), same[0])
         base = ref.get("e2e_mb_per_s")
         return r["e2e_mb_per_s"] / base if base else None
 
