@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod lsh;
 pub mod minhash;
+pub mod mirror;
 pub mod normalize;
 pub mod output;
 pub mod pipeline;

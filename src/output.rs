@@ -4,7 +4,8 @@
 //!
 //! A run killed outright (SIGKILL, power loss) cannot delete its temporary file: it stays as
 //! a hidden `.dupsift-XXXXXX.tmp` next to the output (dedup's scratch directory likewise,
-//! `.dupsift-dedup-XXXXXX.tmp/`). dupsift does not delete such leftovers itself, because
+//! `.dupsift-dedup-XXXXXX.tmp/`, and `clean --out-dir`'s tree, `.dupsift-clean-XXXXXX.tmp/`).
+//! dupsift does not delete such leftovers itself, because
 //! another dupsift writing into the same directory at the same time owns files of exactly
 //! that name; they are safe to delete when no dupsift is running. The directory walker skips
 //! hidden entries, so a leftover is never read as input.
@@ -104,6 +105,112 @@ impl Write for AtomicFile {
     }
 }
 
+/// An output directory written atomically: the whole tree goes into a hidden temporary
+/// directory next to the target (`.dupsift-clean-XXXXXX.tmp/`), renamed to the target only
+/// after every file was written and synced. Dropping it uncommitted deletes the temporary tree.
+///
+/// The target must not exist or be an empty directory: an existing tree is never merged into
+/// or replaced (the rename itself fails if the target gained entries in the meantime).
+pub struct AtomicDir {
+    path: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl AtomicDir {
+    /// Starts writing the tree `path` (it appears only on commit). Refuses a `path` that
+    /// exists and is not an empty directory.
+    pub fn create(path: &Path) -> Result<Self> {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, "cannot check output directory", e)),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(Error::Usage(format!(
+                    "output directory {} exists and is not a directory; \
+                     dupsift never replaces an existing file (choose a new directory)",
+                    path.display()
+                )))
+            }
+            Ok(_) => {
+                let mut entries = std::fs::read_dir(path)
+                    .map_err(|e| Error::io(path, "cannot list output directory", e))?;
+                if entries.next().is_some() {
+                    return Err(Error::Usage(format!(
+                        "output directory {} exists and is not empty; dupsift never writes \
+                         into an existing tree (remove it or choose a new directory)",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let parent = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".dupsift-clean-").suffix(".tmp");
+        // tempfile creates 0700 directories; an output is an ordinary one (0777 less umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o777));
+        }
+        let tmp = builder
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(path, "cannot create temporary output directory", e))?;
+        Ok(AtomicDir {
+            path: path.to_path_buf(),
+            tmp,
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes and syncs the file `rel` (a relative path without `..`), creating its
+    /// directories. Messages name the file's final path.
+    pub fn write_file(&mut self, rel: &Path, bytes: &[u8]) -> Result<()> {
+        debug_assert!(rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_))));
+        let final_path = self.path.join(rel);
+        let tmp_path = self.tmp.path().join(rel);
+        if let Some(dir) = tmp_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::io(
+                    final_path.parent().unwrap_or(&self.path),
+                    "cannot create directory",
+                    e,
+                )
+            })?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)
+            .map_err(|e| Error::io(&final_path, "cannot create output file", e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io(&final_path, "write failed", e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(&final_path, "sync failed", e))
+    }
+
+    /// Renames the finished tree to the target.
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(self.tmp.path(), &self.path).map_err(|e| {
+            Error::io(
+                &self.path,
+                "cannot rename temporary directory into place (did the directory gain entries?)",
+                e,
+            )
+        })?;
+        // Renamed away: nothing left to delete.
+        let _ = self.tmp.keep();
+        Ok(())
+    }
+}
+
 /// Refuses to write `output` when it is one of the inputs (same file after resolving links),
 /// or when it would land inside an input directory, where the next run would read it as
 /// input (hidden names excepted: the walker skips them).
@@ -134,6 +241,28 @@ pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()
     for input in inputs.iter().filter(|i| i.is_dir()) {
         if !hidden && std::fs::canonicalize(input).is_ok_and(|i| dir.starts_with(&i)) {
             return refuse(format!("is inside the input directory {}", input.display()));
+        }
+    }
+    Ok(())
+}
+
+/// [`refuse_overwriting_inputs`] for an output directory (`clean --out-dir`): also refuses a
+/// directory that holds an input, which an existing non-empty directory would anyway, but
+/// this says why. A hidden directory inside an input directory is allowed like a hidden file
+/// (the walker skips it), and so is the hidden temporary tree written next to it.
+pub fn refuse_tree_over_inputs(dir: &Path, inputs: &[PathBuf]) -> Result<()> {
+    refuse_overwriting_inputs(dir, inputs)?;
+    let Ok(out) = std::fs::canonicalize(dir) else {
+        return Ok(()); // does not exist yet: it holds nothing
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i.starts_with(&out)) {
+            return Err(Error::Usage(format!(
+                "output directory {} holds the input {}; dupsift never overwrites its inputs \
+                 (choose another output directory)",
+                dir.display(),
+                input.display()
+            )));
         }
     }
     Ok(())
