@@ -341,31 +341,56 @@ impl CleanStats {
     }
 }
 
-/// Streams `inputs` through `cleaner`, writing one JSONL record per document to `out` (JSONL
-/// records keep every field, only the text field is replaced; a text-file document becomes
-/// `{"id": ..., "text": ...}`) and one line per removed block to `report`. Output order is
+/// One document's output as the work closure prepares it.
+enum Written {
+    Line(String),
+    File(std::path::PathBuf),
+}
+
+/// Where [`clean_corpus`] writes the cleaned documents.
+pub enum CleanOutput<'a> {
+    /// One JSONL record per document: JSONL records keep every field, only the text field is
+    /// replaced; a text-file document becomes `{"id": ..., "text": ...}`.
+    Jsonl(&'a mut crate::output::AtomicFile),
+    /// Text files only (`clean --out-dir`): each document's cleaned text, as a file at its
+    /// [`crate::mirror::Mirror`] path in the tree.
+    Tree(&'a mut crate::output::AtomicDir, &'a crate::mirror::Mirror),
+}
+
+/// Streams `inputs` through `cleaner`, writing every document to `out` (see [`CleanOutput`])
+/// and one line per removed block to `report`. Output order is
 /// input order whatever the thread count.
 pub fn clean_corpus(
     inputs: &[std::path::PathBuf],
     opts: &crate::pipeline::ReadOptions,
     cleaner: &Cleaner,
-    out: &mut crate::output::AtomicFile,
+    mut out: CleanOutput<'_>,
     mut report: Option<&mut crate::output::AtomicFile>,
 ) -> crate::Result<CleanStats> {
     let mut stats = CleanStats::default();
     let text_field = opts.fields.text.as_str();
     let want_report = report.is_some();
+    let mirror = match &out {
+        CleanOutput::Tree(_, mirror) => Some(*mirror),
+        CleanOutput::Jsonl(_) => None,
+    };
     let read = crate::pipeline::run(
         inputs,
         opts,
-        |doc| -> crate::Result<(String, String, Cleaned, usize)> {
+        |doc| -> crate::Result<(Written, String, Cleaned, usize)> {
             let cleaned = cleaner.clean(&doc.text, doc.record.as_deref());
-            let line = match &doc.record {
-                Some(rec) => crate::corpus::replace_text_field(rec, text_field, &cleaned.text)
-                    .map_err(|e| {
-                        crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e)
-                    })?,
-                None => serde_json::json!({"id": doc.id, "text": cleaned.text}).to_string(),
+            let line = match (mirror, &doc.record) {
+                (Some(mirror), _) => {
+                    Written::File(mirror.target(&doc.origin.path, &doc.id)?.to_path_buf())
+                }
+                (None, Some(rec)) => Written::Line(
+                    crate::corpus::replace_text_field(rec, text_field, &cleaned.text).map_err(
+                        |e| crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e),
+                    )?,
+                ),
+                (None, None) => Written::Line(
+                    serde_json::json!({"id": doc.id, "text": cleaned.text}).to_string(),
+                ),
             };
             let mut rep = String::new();
             if want_report {
@@ -375,9 +400,17 @@ pub fn clean_corpus(
         },
         |batch| {
             for item in batch {
-                let (line, rep, cleaned, len) = item?;
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
+                let (written, rep, cleaned, len) = item?;
+                match (&mut out, written) {
+                    (CleanOutput::Jsonl(f), Written::Line(line)) => {
+                        f.write_all(line.as_bytes())?;
+                        f.write_all(b"\n")?;
+                    }
+                    (CleanOutput::Tree(dir, _), Written::File(rel)) => {
+                        dir.write_file(&rel, cleaned.text.as_bytes())?;
+                    }
+                    _ => unreachable!("the work closure follows the output kind"),
+                }
                 if let Some(r) = report.as_deref_mut() {
                     r.write_all(rep.as_bytes())?;
                 }

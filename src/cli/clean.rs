@@ -2,18 +2,26 @@
 
 use super::common::{print_summary, BlockArgs, InputArgs};
 use super::learn::PolicyArgs;
-use dupsift::clean::{clean_corpus, Cleaner};
+use dupsift::clean::{clean_corpus, CleanOutput, Cleaner};
 use dupsift::context::{model::Model, ContextCleaner};
-use dupsift::output::{refuse_overwriting_inputs, AtomicFile};
+use dupsift::mirror::Mirror;
+use dupsift::output::{refuse_overwriting_inputs, refuse_tree_over_inputs, AtomicDir, AtomicFile};
 use dupsift::sigdb::format::param_differences;
 use dupsift::sigdb::{read_db, HashParams, Matcher};
 use dupsift::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Remove in-page repeats and learned boilerplate; every other field is kept.
 ///
 /// Writes every input record with its text cleaned and every other field kept (JSONL; a text
-/// file becomes a record {"id", "text"}).
+/// file becomes a record {"id", "text"}). With --out-dir instead of -o, text files are written
+/// back as a tree of text files: a file found in an input directory goes to OUTDIR/<its path
+/// relative to that directory>, a text file named directly to OUTDIR/<its file name>, with
+/// the original bytes except the removed blocks (a document left empty is an empty file).
+/// --out-dir refuses JSONL, compressed and stdin inputs (no file to mirror; use -o), two
+/// inputs that would land on the same path, and an OUTDIR that exists and is not empty or is
+/// an input or inside an input directory; the tree is written into a hidden
+/// .dupsift-clean-XXXXXX.tmp/ next to OUTDIR and renamed to OUTDIR only when complete.
 ///
 /// Always removes in-document repeats (exact, near and truncated copies of an earlier block),
 /// keeping the first. With --db, also removes blocks matching boilerplate of the document's
@@ -31,8 +39,10 @@ use std::path::PathBuf;
 /// The model was trained on blank-line paragraphs of web pages (use --unit paragraph).
 ///
 /// Example: dupsift clean pages.jsonl --db site.dsig -o clean.jsonl --report removed.jsonl
+///          dupsift clean site/ --db site.dsig --out-dir site-clean/
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["output", "out_dir"])))]
 pub struct Args {
     #[command(flatten)]
     input: InputArgs,
@@ -41,7 +51,10 @@ pub struct Args {
     blocks: BlockArgs,
     /// Output JSONL file.
     #[arg(short, long, value_name = "OUT.jsonl")]
-    output: PathBuf,
+    output: Option<PathBuf>,
+    /// Write text-file inputs back as a tree of cleaned text files here (instead of -o).
+    #[arg(long, value_name = "OUTDIR")]
+    out_dir: Option<PathBuf>,
     /// Signature database from `dupsift learn` / `dupsift merge`.
     #[arg(long, value_name = "DB.dsig")]
     db: Option<PathBuf>,
@@ -73,6 +86,28 @@ pub struct Args {
     short_min_fraction: Option<f64>,
 }
 
+/// Where the cleaned documents go.
+#[derive(Debug, Clone, Copy)]
+enum Dest<'a> {
+    Jsonl(&'a Path),
+    Tree(&'a Path),
+}
+
+/// True when `path` is `dir` or below it, lexically or after resolving links.
+fn is_within(path: &Path, dir: &Path) -> bool {
+    if path.starts_with(dir) {
+        return true;
+    }
+    let parent = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+        (Ok(p), Ok(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
 /// Values of `--policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum CleanPolicy {
@@ -84,13 +119,36 @@ pub fn run(args: Args) -> Result<()> {
     // The database is an input too: `-o site.dsig` must not replace it with JSONL.
     let mut inputs = args.input.inputs.clone();
     inputs.extend(args.db.iter().cloned());
-    refuse_overwriting_inputs(&args.output, &inputs)?;
+    let dest = match (&args.output, &args.out_dir) {
+        (Some(file), None) => Dest::Jsonl(file),
+        (None, Some(dir)) => Dest::Tree(dir),
+        _ => unreachable!("clap requires exactly one of -o and --out-dir"),
+    };
+    match dest {
+        Dest::Jsonl(file) => refuse_overwriting_inputs(file, &inputs)?,
+        Dest::Tree(dir) => refuse_tree_over_inputs(dir, &inputs)?,
+    }
     if let Some(r) = &args.report {
         refuse_overwriting_inputs(r, &inputs)?;
-        if r == &args.output {
-            return Err(Error::Usage("--report and -o name the same file".into()));
+        match dest {
+            Dest::Jsonl(file) if r == file => {
+                return Err(Error::Usage("--report and -o name the same file".into()));
+            }
+            Dest::Tree(dir) if is_within(r, dir) => {
+                return Err(Error::Usage(format!(
+                    "--report {} is inside --out-dir {}; put the report elsewhere",
+                    r.display(),
+                    dir.display()
+                )));
+            }
+            _ => {}
         }
     }
+    // Planned before anything is read or created, so a refused run leaves nothing behind.
+    let mirror = match dest {
+        Dest::Tree(_) => Some(Mirror::plan(&args.input.inputs)?),
+        Dest::Jsonl(_) => None,
+    };
     let block_params = args.blocks.params()?;
     let db = args.db.as_deref().map(read_db).transpose()?;
     if let (Some(path), Some(db)) = (&args.db, &db) {
@@ -155,19 +213,39 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let cleaner = cleaner.with_min_repeat_words(args.min_repeat_words);
-    let mut out = AtomicFile::create(&args.output)?;
     let mut report = args.report.as_deref().map(AtomicFile::create).transpose()?;
-    let stats = clean_corpus(
-        &args.input.inputs,
-        &args.input.read_options(),
-        &cleaner,
-        &mut out,
-        report.as_mut(),
-    )?;
-    out.commit()?;
-    if let Some(r) = report {
-        r.commit()?;
-    }
+    let opts = args.input.read_options();
+    let stats = match (dest, &mirror) {
+        (Dest::Tree(dir), Some(mirror)) => {
+            let mut tree = AtomicDir::create(dir)?;
+            let out = CleanOutput::Tree(&mut tree, mirror);
+            let stats = clean_corpus(&args.input.inputs, &opts, &cleaner, out, report.as_mut())?;
+            // Both written before either is published: a failure leaves neither.
+            let report = report.map(AtomicFile::finish).transpose()?;
+            tree.commit()?;
+            if let Some(r) = report {
+                r.publish()?;
+            }
+            stats
+        }
+        (Dest::Tree(_), None) => unreachable!("a tree is planned above"),
+        (Dest::Jsonl(file), _) => {
+            let mut out = AtomicFile::create(file)?;
+            let out_kind = CleanOutput::Jsonl(&mut out);
+            let stats = clean_corpus(
+                &args.input.inputs,
+                &opts,
+                &cleaner,
+                out_kind,
+                report.as_mut(),
+            )?;
+            out.commit()?;
+            if let Some(r) = report {
+                r.commit()?;
+            }
+            stats
+        }
+    };
     // The cleaner owns the database: half a million entries with two `String`s each on the
     // man pages, whose frees took ~5 % of `clean --db` (perf). The process ends right after
     // the summary, so its memory is handed back to the OS in one piece instead.

@@ -3,6 +3,7 @@
 //! writes into a temporary directory. Add a module per new area here.
 
 mod accounting;
+mod clean_tree;
 mod context;
 mod context_dragnet;
 mod db_corruption;
