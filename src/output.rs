@@ -14,6 +14,31 @@ use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// The directory an output lands in (`.` for a bare file name): temporary files go there so
+/// that the final rename stays on one file system.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A builder for hidden temporary outputs named `{prefix}XXXXXX.tmp` (the names the module
+/// docs promise for leftovers) with ordinary permissions `mode` (less the umask) instead of
+/// tempfile's private ones.
+fn temp_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+}
+
 /// A file being written; call [`AtomicFile::commit`] to publish it. Dropping it uncommitted
 /// deletes the temporary file.
 pub struct AtomicFile {
@@ -24,20 +49,9 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts writing `path` (the file appears only on commit).
     pub fn create(path: &Path) -> Result<Self> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".dupsift-").suffix(".tmp");
         // tempfile creates 0600 files; an output is an ordinary file (0666 less the umask).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let tmp = builder
-            .tempfile_in(dir)
+        let tmp = temp_builder(".dupsift-", 0o666)
+            .tempfile_in(parent_dir(path))
             .map_err(|e| Error::io(path, "cannot create temporary output file", e))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
@@ -142,20 +156,9 @@ impl AtomicDir {
                 }
             }
         }
-        let parent = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".dupsift-clean-").suffix(".tmp");
         // tempfile creates 0700 directories; an output is an ordinary one (0777 less umask).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o777));
-        }
-        let tmp = builder
-            .tempdir_in(parent)
+        let tmp = temp_builder(".dupsift-clean-", 0o777)
+            .tempdir_in(parent_dir(path))
             .map_err(|e| Error::io(path, "cannot create temporary output directory", e))?;
         Ok(AtomicDir {
             path: path.to_path_buf(),
@@ -231,11 +234,7 @@ pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()
     let hidden = output
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    let parent = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(dir) = std::fs::canonicalize(parent) else {
+    let Ok(dir) = std::fs::canonicalize(parent_dir(output)) else {
         return Ok(()); // creating the output will fail with its own message
     };
     for input in inputs.iter().filter(|i| i.is_dir()) {

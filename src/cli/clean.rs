@@ -5,7 +5,9 @@ use super::learn::PolicyArgs;
 use dupsift::clean::{clean_corpus, CleanOutput, Cleaner};
 use dupsift::context::{model::Model, ContextCleaner};
 use dupsift::mirror::Mirror;
-use dupsift::output::{refuse_overwriting_inputs, refuse_tree_over_inputs, AtomicDir, AtomicFile};
+use dupsift::output::{
+    parent_dir, refuse_overwriting_inputs, refuse_tree_over_inputs, AtomicDir, AtomicFile,
+};
 use dupsift::sigdb::format::param_differences;
 use dupsift::sigdb::{read_db, HashParams, Matcher};
 use dupsift::{Error, Result};
@@ -98,11 +100,10 @@ fn is_within(path: &Path, dir: &Path) -> bool {
     if path.starts_with(dir) {
         return true;
     }
-    let parent = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+    match (
+        std::fs::canonicalize(parent_dir(path)),
+        std::fs::canonicalize(dir),
+    ) {
         (Ok(p), Ok(d)) => p.starts_with(d),
         _ => false,
     }

@@ -22,7 +22,7 @@ pub mod template;
 pub mod write;
 
 use crate::error::{Error, Result};
-use crate::output::{refuse_overwriting_inputs, AtomicFile, FinishedFile};
+use crate::output::{parent_dir, refuse_overwriting_inputs, AtomicFile, FinishedFile};
 use crate::pipeline::{ReadOptions, ReadStats};
 pub use link::{Keep, LinkParams, LinkStats, Verify};
 pub use sign::SignParams;
@@ -115,10 +115,7 @@ pub fn dedup(
     }
     let tmp_parent = match &outputs.tmp_dir {
         Some(d) => d.clone(),
-        None => match outputs.kept.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        },
+        None => parent_dir(&outputs.kept).to_path_buf(),
     };
     let tmp = tempfile::Builder::new()
         .prefix(".dupsift-dedup-")
