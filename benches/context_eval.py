@@ -105,6 +105,9 @@ def evaluate(name, train, test, subsets, args, log):
     policies = [("repetition", ["--db", db, "--policy", "repetition"]),
                 ("context", ["--db", db, "--policy", "context"]),
                 ("context, no --db", ["--policy", "context"])]
+    policies += [(f"context, --context-threshold {t}",
+                  ["--db", db, "--policy", "context", "--context-threshold", t])
+                 for t in args.context_threshold]
     for label, flags in policies:
         o, rep = os.path.join(work, "out.jsonl"), os.path.join(work, "rep.jsonl")
         cmd = [args.bin, "clean", te, "--unit", "paragraph", "-o", o, "--report", rep] + flags
@@ -157,6 +160,8 @@ def main():
     ap.add_argument("--bin", default="target/release/dupsift")
     ap.add_argument("--work", default="/tmp/dupsift-ctx-eval")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--context-threshold", action="append", default=[], metavar="P",
+                    help="also score `clean --context-threshold P` (repeatable)")
     args = ap.parse_args()
     log, rows = [], []
     d = load_dragnet()
@@ -182,7 +187,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     subs = [s for s, _ in subsets] + ["python docs test"]
     for sub in subs:
-        for pol in ("repetition", "context", "context, no --db"):
+        for pol in ["repetition", "context", "context, no --db"] + [
+                f"context, --context-threshold {t}" for t in args.context_threshold]:
             m = res[(pol, sub)]
             b, t = m["block"], m["text4"]
             print(f"| {sub} | {pol} | {m['pages']} | {b[0]:.3f} | {b[1]:.3f} | {b[2]:.3f} "

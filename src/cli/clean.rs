@@ -73,6 +73,12 @@ pub struct Args {
     /// database's near threshold).
     #[arg(long, value_name = "J")]
     threshold: Option<f64>,
+    /// Context policy: P(boilerplate) at or above which the model removes a block (default:
+    /// the shipped model's, chosen by cross-validation). Higher keeps more content words and
+    /// more boilerplate (e.g. 0.85 or 0.9; see the README's trade-off table). Blocks outside
+    /// the best run of kept text still go.
+    #[arg(long, value_name = "P")]
+    context_threshold: Option<f64>,
     /// Exact in-document repeats of blocks with fewer words ("Note", "See also") are kept
     /// unless the database marks them boilerplate (0 = remove every repeat).
     #[arg(long, default_value_t = dupsift::clean::DEFAULT_MIN_REPEAT_WORDS, value_name = "WORDS")]
@@ -186,12 +192,28 @@ pub fn run(args: Args) -> Result<()> {
             )));
         }
     }
+    if let Some(t) = args.context_threshold {
+        if policy != CleanPolicy::Context {
+            return Err(Error::Usage(
+                "--context-threshold applies to the context model (--policy context, the \
+                 default with --db)"
+                    .into(),
+            ));
+        }
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::Usage(format!(
+                "--context-threshold must be in (0, 1], got {t}"
+            )));
+        }
+    }
     let cleaner = match (policy, db) {
-        (CleanPolicy::Context, db) => Cleaner::with_context(ContextCleaner::new(
-            Model::shipped()?,
-            block_params,
-            db.as_ref(),
-        )),
+        (CleanPolicy::Context, db) => {
+            let context = ContextCleaner::new(Model::shipped()?, block_params, db.as_ref());
+            Cleaner::with_context(match args.context_threshold {
+                Some(t) => context.with_threshold(t),
+                None => context,
+            })
+        }
         (CleanPolicy::Repetition, None) => Cleaner::new(block_params),
         (CleanPolicy::Repetition, Some(db)) => {
             if let Some(t) = args.threshold {

@@ -57,6 +57,9 @@ pub struct BlockVerdict {
 #[derive(Debug)]
 pub struct ContextCleaner {
     model: Model,
+    /// The probability at or above which a block goes: the model's tuned threshold unless
+    /// the user trades recall for content ([`ContextCleaner::with_threshold`]).
+    threshold: f64,
     lexicon: Lexicon,
     params: BlockParams,
     evidence: Option<(KeyIndex, Grouping)>,
@@ -69,10 +72,25 @@ impl ContextCleaner {
         let params = db.map_or(params, |d| d.params.blocks);
         ContextCleaner {
             lexicon: Lexicon::new(&model.meta),
+            threshold: model.meta.threshold,
             model,
             params,
             evidence: db.map(|d| (KeyIndex::new(d), d.grouping.clone())),
         }
+    }
+
+    /// The same cleaner with another decision threshold in (0, 1]. Why: the shipped
+    /// threshold was chosen by cross-validation for block and kept-text F1; a higher one
+    /// removes fewer blocks on the model's word alone (fewer content words lost, more
+    /// boilerplate kept: the trade-off table in the README). The best-run rule still applies.
+    pub fn with_threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// The decision threshold in use.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
     }
 
     /// The block parameters in use.
@@ -118,7 +136,7 @@ impl ContextCleaner {
         let decisions = decide::decide(
             &p,
             &words,
-            meta.threshold,
+            self.threshold,
             meta.smoothing_alpha,
             meta.run_penalty,
         );

@@ -220,3 +220,84 @@ fn clean_with_the_context_policy_reports_its_evidence() {
         r.stderr
     );
 }
+
+/// `--context-threshold` moves the model's cut: every block the model removes at 0.95 it
+/// also removes at the shipped threshold (same probabilities, higher bar), the fixture site
+/// has model removals between the two (so fewer go at 0.95), and every model removal at
+/// 0.95 scores >= 0.95. Bad values and the repetition policy are refused.
+#[test]
+fn context_threshold_trades_removals_for_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let site = p(&fixture("site"));
+    let db = dir.path().join("site.dsig");
+    run_ok(dupsift().args(["learn", &site, "-o", &p(&db)]));
+    let model_removals = |extra: &[&str]| -> Vec<(String, u64, f64)> {
+        let (out, rep) = (dir.path().join("o.jsonl"), dir.path().join("r.jsonl"));
+        run_ok(
+            dupsift()
+                .args(["clean", &site, "--db", &p(&db), "-o", &p(&out)])
+                .args(["--report", &p(&rep)])
+                .args(extra),
+        );
+        std::fs::read_to_string(&rep)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["match"]["by"] == "model")
+            .map(|l| {
+                (
+                    l["id"].as_str().unwrap().to_string(),
+                    l["start"].as_u64().unwrap(),
+                    l["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let default = model_removals(&[]);
+    let strict = model_removals(&["--context-threshold", "0.95"]);
+    let shipped = Model::shipped().unwrap().meta.threshold;
+    assert!(shipped < 0.95, "{shipped}");
+    assert!(
+        default.iter().any(|r| r.2 >= shipped && r.2 < 0.95),
+        "the fixture needs removals between {shipped} and 0.95: {default:?}"
+    );
+    assert!(strict.len() < default.len(), "{strict:?} vs {default:?}");
+    for r in &strict {
+        assert!(r.2 >= 0.95, "{r:?}");
+        assert!(
+            default.contains(r),
+            "{r:?} not removed at the shipped threshold"
+        );
+    }
+    for bad in ["0", "1.5", "NaN"] {
+        let r = run(dupsift()
+            .args(["clean", &site, "--db", &p(&db), "-o"])
+            .arg(dir.path().join("x.jsonl"))
+            .args(["--context-threshold", bad]));
+        assert_eq!(r.code, Some(2), "{bad}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("--context-threshold must be in (0, 1]"),
+            "{bad}: {}",
+            r.stderr
+        );
+    }
+    let r = run(dupsift()
+        .args([
+            "clean",
+            &site,
+            "--db",
+            &p(&db),
+            "--policy",
+            "repetition",
+            "-o",
+        ])
+        .arg(dir.path().join("x.jsonl"))
+        .args(["--context-threshold", "0.9"]));
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("applies to the context model"),
+        "{}",
+        r.stderr
+    );
+}
