@@ -304,12 +304,12 @@ pub fn rewrite(text: &str, removals: &[Removal]) -> String {
         }
         out.push_str(&text[pos..start]);
         let rest = &text[r.span.end..];
-        let space = &rest[..rest.len() - rest.trim_start().len()];
+        let space = &rest.as_bytes()[..leading_space(rest)];
         pos = r.span.end
             + if space.len() == rest.len() {
                 space.len()
             } else {
-                space.rfind('\n').map_or(space.len(), |i| i + 1)
+                memchr::memrchr(b'\n', space).map_or(space.len(), |i| i + 1)
             };
     }
     out.push_str(&text[pos..]);
@@ -317,6 +317,21 @@ pub fn rewrite(text: &str, removals: &[Removal]) -> String {
         out.clear();
     }
     out
+}
+
+/// Bytes of white space at the start of `s` (as `s.len() - s.trim_start().len()`): ASCII
+/// bytewise, the Unicode `trim_start` only from the first non-ASCII byte on.
+fn leading_space(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let n = bytes
+        .iter()
+        .position(|&b| !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+        .unwrap_or(bytes.len());
+    if n < bytes.len() && !bytes[n].is_ascii() {
+        s.len() - s[n..].trim_start().len()
+    } else {
+        n
+    }
 }
 
 /// What a `clean` run did. `read == written + skipped`; `removed` is by [`Reason`] in the

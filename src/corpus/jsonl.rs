@@ -124,6 +124,14 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
 /// `record` with the value of `text_field` replaced by `text`; every other field keeps its
 /// original bytes and order.
 pub fn replace_text_field(record: &str, text_field: &str, text: &str) -> Result<String, String> {
+    match fast::replace_text_field(record, text_field, text) {
+        Some(out) => Ok(out),
+        None => replace_text_field_serde(record, text_field, text),
+    }
+}
+
+/// The reference for [`replace_text_field`]: serde_json with raw values.
+fn replace_text_field_serde(record: &str, text_field: &str, text: &str) -> Result<String, String> {
     let pairs: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
         let map: RawPairs = serde_json::from_str(record).map_err(|e| e.to_string())?;
         map.0

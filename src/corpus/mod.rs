@@ -103,7 +103,9 @@ impl RawRecord {
             }
             None => {
                 let (id, text) = parse_jsonl_record(&origin, &bytes, fields)?;
-                let line = String::from_utf8(bytes).expect("checked by parse_jsonl_record");
+                // SAFETY: `parse_jsonl_record` returned Ok, so `std::str::from_utf8` accepted
+                // these same bytes (validating them twice was ~0.6 % of `clean`).
+                let line = unsafe { String::from_utf8_unchecked(bytes) };
                 Ok(Document {
                     id,
                     text,

@@ -73,8 +73,11 @@ struct BandIndex {
 }
 
 impl BandIndex {
-    fn new(mut pairs: Vec<(u64, u32)>) -> Self {
-        pairs.sort_unstable();
+    /// Sorts `pairs` by a counting sort on the directory bits, then each (tiny) run by itself:
+    /// the same order as `sort_unstable` on the whole array (a total order on the pairs), at
+    /// two linear passes instead of a 3-million-pair comparison sort (~5 % of loading the
+    /// man-page database).
+    fn new(pairs: Vec<(u64, u32)>) -> Self {
         let bits = (usize::BITS - pairs.len().leading_zeros()).clamp(1, 26);
         let shift = 64 - bits;
         let mut dir = vec![0u32; (1usize << bits) + 1];
@@ -84,7 +87,23 @@ impl BandIndex {
         for d in 1..dir.len() {
             dir[d] += dir[d - 1];
         }
-        BandIndex { pairs, dir, shift }
+        let mut next = dir.clone();
+        let mut sorted = vec![(0u64, 0u32); pairs.len()];
+        for p in pairs {
+            let d = (p.0 >> shift) as usize;
+            sorted[next[d] as usize] = p;
+            next[d] += 1;
+        }
+        for w in dir.windows(2) {
+            if w[1] - w[0] > 1 {
+                sorted[w[0] as usize..w[1] as usize].sort_unstable();
+            }
+        }
+        BandIndex {
+            pairs: sorted,
+            dir,
+            shift,
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -307,5 +326,40 @@ impl Matcher {
             }
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counting sort leaves the pairs exactly as a full sort does (duplicate hashes and
+    /// equal top bits included), and every hash finds its entries.
+    #[test]
+    fn band_index_order_equals_a_full_sort() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut pairs = Vec::new();
+        for i in 0..5000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Some hashes repeat, some share their top bits with a neighbour.
+            let h = if i % 7 == 0 { x & !0xffff } else { x };
+            pairs.push((h, i % 1000));
+            if i % 11 == 0 {
+                pairs.push((h, (i + 3) % 1000));
+            }
+        }
+        let index = BandIndex::new(pairs.clone());
+        pairs.sort_unstable();
+        assert_eq!(index.pairs, pairs);
+        let (mut runs, mut out) = (Vec::new(), Vec::new());
+        index.get_all(&[pairs[17].0], &mut runs, &mut out);
+        let want: Vec<u32> = pairs
+            .iter()
+            .filter(|p| p.0 == pairs[17].0)
+            .map(|p| p.1)
+            .collect();
+        assert_eq!(out, want);
     }
 }
