@@ -74,6 +74,8 @@ impl SetSource for StoredSets<'_> {
 /// How [`Verify::Recheck`] decides: the window of estimates that get an exact check, and
 /// where the sets come from.
 pub struct Rechecker<'a> {
+    /// Pairs with a document that filled fewer bins than this are always rechecked.
+    min_bins: u32,
     low: f64,
     high: f64,
     sets: &'a dyn SetSource,
@@ -93,10 +95,14 @@ const PREFETCH: usize = RECHECK_CACHE / 2;
 type SetCache = (FxHashMap<u32, Vec<u64>>, usize);
 
 impl<'a> Rechecker<'a> {
-    /// The window for `threshold` with `num_perm` lanes.
+    /// The window for `threshold` with `num_perm` lanes: the same for both sketches, since a
+    /// one-permutation sketch that filled at least half its bins errs no more than MinHash
+    /// (see [`crate::oph`]); a pair with a sparser sketch is always rechecked (such a
+    /// document has fewer than ~K/2 shingles, so its set is cheap).
     pub fn new(threshold: f64, num_perm: usize, sets: &'a dyn SetSource) -> Self {
         let se = (threshold * (1.0 - threshold) / num_perm as f64).sqrt();
         Rechecker {
+            min_bins: num_perm.div_ceil(2) as u32,
             low: threshold - RECHECK_SE * se,
             high: threshold + RECHECK_SE * se,
             sets,
@@ -167,8 +173,10 @@ impl<'a> Rechecker<'a> {
         }
     }
 
-    fn borderline(&self, estimate: f64) -> bool {
-        estimate >= self.low && estimate < self.high
+    /// True when the pair gets an exact check: its estimate is within [`RECHECK_SE`]
+    /// standard errors of the threshold, or one of its sketches is too sparse to trust.
+    fn borderline(&self, estimate: f64, a: &DocMeta, b: &DocMeta) -> bool {
+        (estimate >= self.low && estimate < self.high) || a.bins.min(b.bins) < self.min_bins
     }
 }
 
@@ -338,7 +346,7 @@ pub fn similarity(
         Verify::Recheck => {
             let est = estimate_jaccard(&a.lanes, &b.lanes);
             match recheck {
-                Some(r) if r.borderline(est) => {
+                Some(r) if r.borderline(est, &a.meta, &b.meta) => {
                     a.ensure_set(r)?;
                     b.ensure_set(r)?;
                     jaccard(&a.set, &b.set)
@@ -711,7 +719,7 @@ fn prepare(
                     continue;
                 }
                 if let (Some(a), Some(b)) = (&loaded[j], &loaded[i]) {
-                    if r.borderline(estimate_jaccard(&a.lanes, &b.lanes)) {
+                    if r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta) {
                         needed[i] = true;
                         needed[j] = true;
                     }
@@ -772,7 +780,9 @@ fn verify_bucket(
             let (head, tail) = loaded.split_at_mut(i);
             let (a, b) = (head[j].as_mut(), tail[0].as_mut());
             let (a, b) = (a.expect("loaded"), b.expect("loaded"));
-            if recheck.is_some_and(|r| r.borderline(estimate_jaccard(&a.lanes, &b.lanes))) {
+            if recheck.is_some_and(|r| {
+                r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta)
+            }) {
                 stats.rechecked += 1;
             }
             if passes(p, recheck, a, b)? {
@@ -800,6 +810,7 @@ pub(crate) mod tests {
             seed: 1,
             sets: docs.iter().all(|d| d.set.is_some()),
             template: false,
+            sketch: crate::dedup::Sketch::Minhash,
         };
         let mut w = SigWriter::create(path, params).unwrap();
         for d in docs {
@@ -850,6 +861,7 @@ pub(crate) mod tests {
                 shingles: set.len() as u32,
                 text_len: set.len() as u32,
                 exact_key: docs.len() as u64,
+                bins: 128,
                 set: Some(set),
             });
         }
@@ -907,6 +919,7 @@ pub(crate) mod tests {
             shingles: 100,
             text_len: 100,
             exact_key: i,
+            bins: 128,
             set: None,
         }
     }
