@@ -1,5 +1,6 @@
-//! Document signature speed: `Shingler::lower_split` (word 5-grams) and
-//! `MinHasher::sign_into` (K = 128) on every kernel this CPU runs, in MB/s of text.
+//! Document signature speed: `Shingler::lower_split` (word 5-grams),
+//! `MinHasher::sign_into` (K = 128) on every kernel this CPU runs, and dedup's
+//! one-permutation sketch `OnePermHasher::sign_into` (K = 128), in MB/s of text.
 //!
 //! Each bench checks its result first (shingle count, identical signatures from every kernel,
 //! a Jaccard estimate near the planted one), so a broken kernel cannot look fast.
@@ -11,6 +12,7 @@ mod prose;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use dupsift::minhash::{estimate_jaccard, Kernel, MinHasher};
+use dupsift::oph::OnePermHasher;
 use dupsift::shingle::{into_set, jaccard, Shingler};
 
 fn setup() -> (Vec<String>, usize) {
@@ -116,5 +118,61 @@ fn minhash(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! { name = benches; config = config::short(20, 3); targets = shingling, minhash }
+fn oph(c: &mut Criterion) {
+    let (docs, bytes) = setup();
+    let shingler = Shingler::default();
+    let hasher = OnePermHasher::new(128, dupsift::DEFAULT_SEED);
+    let shingles: Vec<Vec<u64>> = docs
+        .iter()
+        .map(|d| {
+            let (mut w, mut out) = (Vec::new(), Vec::new());
+            shingler.lower_split(d, &mut w, &mut out);
+            out
+        })
+        .collect();
+    // Check: every document fills every bin (16 KB of text, far more shingles than bins),
+    // and the estimate of a planted pair is within 4 MinHash standard errors of its exact
+    // Jaccard.
+    let mut sig = vec![0u32; 128];
+    for s in &shingles {
+        assert_eq!(hasher.sign_into(s, &mut sig), 128);
+    }
+    let want = sig.clone();
+    let (a, b) = (&shingles[0], &shingles[0][shingles[0].len() / 3..]);
+    let exact = jaccard(&into_set(a.clone()), &into_set(b.to_vec()));
+    let (mut sa, mut sb) = (vec![0; 128], vec![0; 128]);
+    hasher.sign_into(a, &mut sa);
+    hasher.sign_into(b, &mut sb);
+    let est = estimate_jaccard(&sa, &sb);
+    let se = (exact * (1.0 - exact) / 128.0).sqrt();
+    assert!(
+        (est - exact).abs() <= 4.0 * se,
+        "estimate {est}, exact {exact}"
+    );
+
+    let mut g = c.benchmark_group("oph K=128");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("sign only", |b| {
+        b.iter(|| {
+            for s in &shingles {
+                hasher.sign_into(black_box(s), &mut sig);
+            }
+            assert_eq!(sig, want);
+        })
+    });
+    let (mut words, mut out) = (Vec::new(), Vec::new());
+    g.bench_function("shingle + sign", |b| {
+        b.iter(|| {
+            for d in &docs {
+                out.clear();
+                shingler.lower_split(black_box(d), &mut words, &mut out);
+                hasher.sign_into(&out, &mut sig);
+            }
+            assert_eq!(sig, want);
+        })
+    });
+    g.finish();
+}
+
+criterion_group! { name = benches; config = config::short(20, 3); targets = shingling, minhash, oph }
 criterion_main!(benches);

@@ -18,6 +18,7 @@ pub mod lsh;
 pub mod minhash;
 pub mod mirror;
 pub mod normalize;
+pub mod oph;
 pub mod output;
 pub mod pipeline;
 pub mod progress;

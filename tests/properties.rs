@@ -3,6 +3,9 @@
 //! regression files.
 //!
 //! - MinHash estimates track the true Jaccard with error sqrt(J(1-J)/K), small sets included.
+//! - One-permutation sketches (dedup's default) are unbiased, their error stays within
+//!   MinHash's sqrt(J(1-J)/K) when at least half the bins are filled, and LSH candidate rates
+//!   on them follow the S-curve, for densified small sets too.
 //! - LSH candidate rates follow 1 - (1 - s^r)^b.
 //! - Segmentation spans rebuild the text exactly (lines and paragraphs).
 //! - Normalization is idempotent on arbitrary Unicode.
@@ -11,8 +14,10 @@
 mod checks;
 
 use dupsift::lsh::LshParams;
+use dupsift::minhash::estimate_jaccard;
 use dupsift::minhash::MinHasher;
 use dupsift::normalize::{normalize, normalize_reference};
+use dupsift::oph::OnePermHasher;
 use dupsift::segment::{segment, Unit};
 use dupsift::shingle::{into_set, jaccard, Shingler};
 use proptest::prelude::*;
@@ -210,6 +215,120 @@ fn lsh_candidate_rate_follows_the_s_curve() {
             assert!(
                 (rate - p).abs() <= tol,
                 "{params:?} at s = {s}: candidate rate {rate:.4}, 1-(1-s^r)^b = {p:.4} (tolerance {tol:.4})"
+            );
+        }
+    }
+}
+
+/// The OPH sketch of `set` and the bins it filled before densification.
+fn oph_sketch(h: &OnePermHasher, set: &[u64]) -> (Vec<u32>, u32) {
+    let mut out = vec![0; h.num_perm()];
+    let filled = h.sign_into(set, &mut out);
+    (out, filled)
+}
+
+#[test]
+fn oph_error_tracks_the_minhash_standard_error_when_half_the_bins_are_filled() {
+    // z is measured in units of MinHash's sqrt(J(1-J)/K), the recheck window dedup uses for
+    // both sketches. Where both sketches filled at least K/2 bins (sets of ~90+ shingles) it
+    // must be unbiased, spread at most ~1 and have no more outliers than an ideal estimator;
+    // for unions far larger than K every bin is filled and the spread must be near 1.
+    // Sparser sketches are densified more and err more (spread 1.1-1.5, outliers at 5
+    // shingles): dedup rechecks their pairs exactly, so here they only have to be unbiased.
+    const K: usize = 128;
+    const PAIRS: usize = 250;
+    let mut rng = Rng(0x5eed_0011);
+    let (mut dense_seen, mut sparse_seen) = (0, 0);
+    for seed in [dupsift::DEFAULT_SEED, 7] {
+        let hasher = OnePermHasher::new(K, seed);
+        for &union in &[5usize, 12, 40, 100, 200, 400, 2000, 5000] {
+            for &target in &[0.1, 0.25, 0.5, 0.75, 0.8, 0.9] {
+                let inter = ((target * union as f64).round() as usize).clamp(1, union - 1);
+                let j = inter as f64 / union as f64;
+                let (mut dense, mut sparse) = (Vec::new(), Vec::new());
+                for _ in 0..PAIRS {
+                    let (a, b) = set_pair(&mut rng, union, inter);
+                    let ((sa, fa), (sb, fb)) = (oph_sketch(&hasher, &a), oph_sketch(&hasher, &b));
+                    let z = (estimate_jaccard(&sa, &sb) - j) / (j * (1.0 - j) / K as f64).sqrt();
+                    if fa.min(fb) as usize >= K / 2 {
+                        dense.push(z);
+                    } else {
+                        sparse.push(z);
+                    }
+                }
+                let what = format!("OPH seed {seed}, |A∪B| = {union}, J = {j:.3}");
+                let stats = |z: &[f64]| {
+                    let n = z.len() as f64;
+                    let mean = z.iter().sum::<f64>() / n;
+                    let sd = (z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                    (mean, sd, z.iter().filter(|v| v.abs() > 4.0).count())
+                };
+                if dense.len() >= 50 {
+                    dense_seen += 1;
+                    let (mean, sd, beyond) = stats(&dense);
+                    eprintln!("{what}: {} dense pairs, mean z {mean:.3}, sd z {sd:.3}, beyond 4 SE {beyond}", dense.len());
+                    let sd_range = if union >= 15 * K {
+                        0.7..=1.3
+                    } else {
+                        0.0..=1.3
+                    };
+                    assert!(
+                        mean.abs() <= 4.0 / (dense.len() as f64).sqrt()
+                            && sd_range.contains(&sd)
+                            && beyond <= 1,
+                        "{what}: mean z {mean:.3}, sd z {sd:.3} (want {sd_range:?}), {beyond} beyond 4 SE"
+                    );
+                }
+                if sparse.len() >= 50 {
+                    sparse_seen += 1;
+                    let (mean, sd, _) = stats(&sparse);
+                    eprintln!(
+                        "{what}: {} sparse pairs, mean z {mean:.3}, sd z {sd:.3}",
+                        sparse.len()
+                    );
+                    // Unbiased within 4 standard errors of the mean (sd measured).
+                    assert!(
+                        mean.abs() <= 4.0 * sd.max(0.5) / (sparse.len() as f64).sqrt(),
+                        "{what}: sparse sketches biased: mean z {mean:.3}, sd z {sd:.3}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        dense_seen >= 40 && sparse_seen >= 30,
+        "{dense_seen} dense, {sparse_seen} sparse"
+    );
+}
+
+#[test]
+fn oph_lsh_candidate_rate_follows_the_s_curve() {
+    // Sets larger than K (every bin filled) and sets smaller than K (densified): banding a
+    // densified sketch must not lose candidates at the threshold.
+    const K: usize = 128;
+    const PAIRS: usize = 400;
+    let hasher = OnePermHasher::new(K, dupsift::DEFAULT_SEED);
+    let mut rng = Rng(0x5eed_0012);
+    let params = LshParams::with_recall(0.8, K, dupsift::lsh::DEFAULT_RECALL);
+    for &union in &[10usize, 25, 60, 200, 1000] {
+        for &s in &[0.5, 0.7, 0.8, 0.9] {
+            let inter = (s * union as f64).round() as usize;
+            let candidates = (0..PAIRS)
+                .filter(|_| {
+                    let (a, b) = set_pair(&mut rng, union, inter);
+                    let (sa, sb) = (oph_sketch(&hasher, &a).0, oph_sketch(&hasher, &b).0);
+                    (0..params.bands)
+                        .any(|band| params.band_hash(&sa, band) == params.band_hash(&sb, band))
+                })
+                .count();
+            let rate = candidates as f64 / PAIRS as f64;
+            let p = params.probability(s);
+            let tol = 4.0 * (p * (1.0 - p) / PAIRS as f64).sqrt() + 2.0 / PAIRS as f64;
+            eprintln!("OPH LSH |A∪B| = {union}, s = {s}: rate {rate:.4}, S-curve {p:.4}");
+            assert!(
+                (rate - p).abs() <= tol || (s >= 0.8 && rate >= p),
+                "OPH {params:?}, |A∪B| = {union}, s = {s}: candidate rate {rate:.4}, \
+                 1-(1-s^r)^b = {p:.4} (tolerance {tol:.4})"
             );
         }
     }

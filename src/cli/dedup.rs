@@ -2,7 +2,7 @@
 
 use super::common::{print_summary, InputArgs};
 use dupsift::dedup::{
-    dedup, DedupOutputs, DedupParams, Keep, LinkParams, SignParams, TemplateParams, Verify,
+    dedup, DedupOutputs, DedupParams, Keep, LinkParams, SignParams, Sketch, TemplateParams, Verify,
 };
 use dupsift::Result;
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// Remove near-duplicate documents, keeping one per cluster.
 ///
 /// Exact duplicates (same lower-cased words) are found first by hash. Near duplicates: word
-/// n-gram MinHash signatures, LSH bands chosen so that a pair at --threshold becomes a
+/// n-gram sketches of K lanes (by default one-permutation hashing with densification, one
+/// hash per shingle; --sketch minhash for K hashes per shingle), LSH bands chosen so that a pair at --threshold becomes a
 /// candidate with probability 0.995, and every candidate verified against --threshold
 /// before it joins a cluster: by default with the estimated Jaccard, except that a pair whose
 /// estimate is within 3 standard errors of the threshold gets its true Jaccard, recomputed
@@ -37,9 +38,13 @@ pub struct Args {
     /// Jaccard similarity at or above which two documents are near-duplicates.
     #[arg(long, default_value_t = 0.8, value_name = "J")]
     threshold: f64,
-    /// MinHash permutations K.
+    /// Sketch lanes K (MinHash permutations or one-permutation bins).
     #[arg(long, default_value_t = 128, value_name = "K")]
     num_perm: usize,
+    /// The sketch: oph (one-permutation hashing with optimal densification, one hash per
+    /// shingle) or minhash (K hashes per shingle: slower, about the same precision).
+    #[arg(long, value_enum, default_value_t = Sketch::Oph)]
+    sketch: Sketch,
     /// Word n-gram size of the shingles.
     #[arg(long, default_value_t = 5, value_name = "N")]
     ngram: usize,
@@ -91,6 +96,7 @@ pub fn run(args: Args) -> Result<()> {
             seed: args.seed,
             keep_sets: false,
             template,
+            sketch: args.sketch,
         },
         link: LinkParams {
             threshold: args.threshold,

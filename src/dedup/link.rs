@@ -20,7 +20,7 @@
 //!
 //! Memory: about 24 bytes per document (exact keys, roots, cluster sizes, survivors, one band
 //! column) plus fixed buffers (records read ahead: at most `GROUP_DOCS` + one bucket, ~4 MB;
-//! the recheck set cache: 16 MB); signatures stay on disk and are read by offset for
+//! the recheck set cache: 64 MB); signatures stay on disk and are read by offset for
 //! candidate pairs only.
 
 use super::sigfile::{DocMeta, SigReader};
@@ -74,6 +74,8 @@ impl SetSource for StoredSets<'_> {
 /// How [`Verify::Recheck`] decides: the window of estimates that get an exact check, and
 /// where the sets come from.
 pub struct Rechecker<'a> {
+    /// Pairs with a document that filled fewer bins than this are always rechecked.
+    min_bins: u32,
     low: f64,
     high: f64,
     sets: &'a dyn SetSource,
@@ -82,21 +84,29 @@ pub struct Rechecker<'a> {
     cache: std::sync::Mutex<(FxHashMap<u32, Vec<u64>>, usize)>,
 }
 
-/// Shingles kept in the recheck cache (8 bytes each: 16 MB).
-const RECHECK_CACHE: usize = 2 << 20;
+/// Shingles kept in the recheck cache (8 bytes each: 64 MB). At 16 MB the clusters report
+/// recomputed ~4,000 of c100's ~13,000 sets that the link stage had computed and dropped
+/// (~8 % of the run's CPU); at 64 MB it finds them, and peak RSS grew by only ~6 MB there
+/// (the cache holds what borderline pairs need, rarely the bound).
+const RECHECK_CACHE: usize = 8 << 20;
 
 /// Shingles (upper bound: the documents' shingle counts) of the sets computed ahead of one
-/// stretch of sequential verification, at most: half the cache, so that the sets computed
-/// before them can stay for later bands and the clusters report.
-const PREFETCH: usize = RECHECK_CACHE / 2;
+/// stretch of sequential verification, at most: an eighth of the cache (8 MB), so that the
+/// sets computed before them can stay for later bands and the clusters report, and a
+/// stretch stays short enough to keep both threads busy.
+const PREFETCH: usize = RECHECK_CACHE / 8;
 
 type SetCache = (FxHashMap<u32, Vec<u64>>, usize);
 
 impl<'a> Rechecker<'a> {
-    /// The window for `threshold` with `num_perm` lanes.
+    /// The window for `threshold` with `num_perm` lanes: the same for both sketches, since a
+    /// one-permutation sketch that filled at least half its bins errs no more than MinHash
+    /// (see [`crate::oph`]); a pair with a sparser sketch is always rechecked (such a
+    /// document has fewer than ~K/2 shingles, so its set is cheap).
     pub fn new(threshold: f64, num_perm: usize, sets: &'a dyn SetSource) -> Self {
         let se = (threshold * (1.0 - threshold) / num_perm as f64).sqrt();
         Rechecker {
+            min_bins: num_perm.div_ceil(2) as u32,
             low: threshold - RECHECK_SE * se,
             high: threshold + RECHECK_SE * se,
             sets,
@@ -167,8 +177,10 @@ impl<'a> Rechecker<'a> {
         }
     }
 
-    fn borderline(&self, estimate: f64) -> bool {
-        estimate >= self.low && estimate < self.high
+    /// True when the pair gets an exact check: its estimate is within [`RECHECK_SE`]
+    /// standard errors of the threshold, or one of its sketches is too sparse to trust.
+    fn borderline(&self, estimate: f64, a: &DocMeta, b: &DocMeta) -> bool {
+        (estimate >= self.low && estimate < self.high) || a.bins.min(b.bins) < self.min_bins
     }
 }
 
@@ -338,7 +350,7 @@ pub fn similarity(
         Verify::Recheck => {
             let est = estimate_jaccard(&a.lanes, &b.lanes);
             match recheck {
-                Some(r) if r.borderline(est) => {
+                Some(r) if r.borderline(est, &a.meta, &b.meta) => {
                     a.ensure_set(r)?;
                     b.ensure_set(r)?;
                     jaccard(&a.set, &b.set)
@@ -711,7 +723,7 @@ fn prepare(
                     continue;
                 }
                 if let (Some(a), Some(b)) = (&loaded[j], &loaded[i]) {
-                    if r.borderline(estimate_jaccard(&a.lanes, &b.lanes)) {
+                    if r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta) {
                         needed[i] = true;
                         needed[j] = true;
                     }
@@ -772,7 +784,9 @@ fn verify_bucket(
             let (head, tail) = loaded.split_at_mut(i);
             let (a, b) = (head[j].as_mut(), tail[0].as_mut());
             let (a, b) = (a.expect("loaded"), b.expect("loaded"));
-            if recheck.is_some_and(|r| r.borderline(estimate_jaccard(&a.lanes, &b.lanes))) {
+            if recheck.is_some_and(|r| {
+                r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta)
+            }) {
                 stats.rechecked += 1;
             }
             if passes(p, recheck, a, b)? {
@@ -800,6 +814,7 @@ pub(crate) mod tests {
             seed: 1,
             sets: docs.iter().all(|d| d.set.is_some()),
             template: false,
+            sketch: crate::dedup::Sketch::Minhash,
         };
         let mut w = SigWriter::create(path, params).unwrap();
         for d in docs {
@@ -850,6 +865,7 @@ pub(crate) mod tests {
                 shingles: set.len() as u32,
                 text_len: set.len() as u32,
                 exact_key: docs.len() as u64,
+                bins: 128,
                 set: Some(set),
             });
         }
@@ -907,6 +923,7 @@ pub(crate) mod tests {
             shingles: 100,
             text_len: 100,
             exact_key: i,
+            bins: 128,
             set: None,
         }
     }

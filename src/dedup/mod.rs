@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::output::{parent_dir, refuse_overwriting_inputs, AtomicFile, FinishedFile};
 use crate::pipeline::{ReadOptions, ReadStats};
 pub use link::{Keep, LinkParams, LinkStats, Verify};
+pub use sigfile::Sketch;
 pub use sign::SignParams;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

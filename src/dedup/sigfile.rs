@@ -4,14 +4,20 @@
 //! A signature file `P` is three files written side by side:
 //!
 //! * `P` — a 64-byte header, then one fixed-size record per document in input order.
-//!   Header (all integers little-endian): `b"DSFTSIG\0"`, `u16` version, `u16` flags (bit 0:
-//!   shingle sets present in `P.sets`; bit 1: template tokens were removed before shingling),
+//!   Header (all integers little-endian): `b"DSFTSIG\0"`, `u16` version (2), `u16` flags (bit 0:
+//!   shingle sets present in `P.sets`; bit 1: template tokens were removed before shingling;
+//!   bit 2: the lanes are a one-permutation sketch ([`crate::oph`]), else classic MinHash),
 //!   `u32` num_perm K, `u32` n-gram size, `u32` reserved, `u64` seed, `u64` document count,
 //!   `u32` record length, zero padding to 64 bytes.
 //!   Record: K `u32` MinHash lanes, then `u32` shingle count (distinct shingles when sets
 //!   are stored, else n-grams counted with repeats), `u32` text length in bytes
 //!   (saturating), `u64` exact key (hash of the lower-cased word sequence), `u64` id offset and
-//!   `u32` id length into `P.ids`, `u32` reserved, `u64` offset of the shingle set in `P.sets`.
+//!   `u32` id length into `P.ids`, `u32` filled bins (one-permutation sketch: bins filled
+//!   before densification; MinHash: K, or 0 without shingles), `u64` offset of the shingle
+//!   set in `P.sets`.
+//!
+//! Version 1 (classic MinHash only, without the sketch flag) is refused, so that lanes of
+//! the two sketches, which look alike but cannot be compared, are never mixed up.
 //! * `P.ids` — the document ids, UTF-8, concatenated.
 //! * `P.sets` — (only with flag bit 0) each document's sorted shingle set as `u64`s.
 //!
@@ -28,12 +34,34 @@ use std::path::{Path, PathBuf};
 /// First bytes of every signature file.
 pub const MAGIC: &[u8; 8] = b"DSFTSIG\0";
 /// Current (and oldest readable) format version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 const HEADER_LEN: u64 = 64;
 /// Bytes of a record after the lanes.
 const META_LEN: usize = 40;
 const FLAG_SETS: u16 = 1;
 const FLAG_TEMPLATE: u16 = 2;
+const FLAG_OPH: u16 = 4;
+
+/// Which sketch the lanes of a signature file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Sketch {
+    /// One-permutation hashing with optimal densification ([`crate::oph`]): one hash per
+    /// shingle.
+    #[default]
+    Oph,
+    /// Classic MinHash ([`crate::minhash`]): K lane hashes per shingle.
+    Minhash,
+}
+
+impl Sketch {
+    /// Name for messages (`oph`, `minhash`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sketch::Oph => "oph",
+            Sketch::Minhash => "minhash",
+        }
+    }
+}
 
 /// Parameters that change every signature: a file is only comparable with files that agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +73,8 @@ pub struct SigParams {
     pub sets: bool,
     /// Template tokens were removed before shingling.
     pub template: bool,
+    /// The sketch the lanes are.
+    pub sketch: Sketch,
 }
 
 /// The per-document numbers stored next to the lanes.
@@ -57,6 +87,10 @@ pub struct DocMeta {
     pub text_len: u32,
     /// Hash of the lower-cased word sequence: equal keys are exact duplicates.
     pub exact_key: u64,
+    /// Bins filled before densification (one-permutation sketch; MinHash: K, or 0 without
+    /// shingles): below K/2 the sketch's estimate is noisier than MinHash's (see
+    /// [`crate::oph`]), and dedup verifies such a document's pairs exactly.
+    pub bins: u32,
     id_off: u64,
     id_len: u32,
     sets_off: u64,
@@ -70,6 +104,8 @@ pub struct DocSig {
     pub shingles: u32,
     pub text_len: u32,
     pub exact_key: u64,
+    /// Bins filled before densification (see [`DocMeta::bins`]).
+    pub bins: u32,
     /// Sorted shingle set (only when the file stores sets).
     pub set: Option<Vec<u64>>,
 }
@@ -141,7 +177,7 @@ impl SigWriter {
         self.buf.extend_from_slice(&self.id_off.to_le_bytes());
         self.buf
             .extend_from_slice(&(d.id.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&0u32.to_le_bytes());
+        self.buf.extend_from_slice(&d.bins.to_le_bytes());
         self.buf.extend_from_slice(&self.sets_off.to_le_bytes());
         self.main
             .write_all(&self.buf)
@@ -180,7 +216,9 @@ impl SigWriter {
 
 fn header_bytes(p: &SigParams, docs: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
-    let flags = if p.sets { FLAG_SETS } else { 0 } | if p.template { FLAG_TEMPLATE } else { 0 };
+    let flags = if p.sets { FLAG_SETS } else { 0 }
+        | if p.template { FLAG_TEMPLATE } else { 0 }
+        | if p.sketch == Sketch::Oph { FLAG_OPH } else { 0 };
     h[0..8].copy_from_slice(MAGIC);
     h[8..10].copy_from_slice(&VERSION.to_le_bytes());
     h[10..12].copy_from_slice(&flags.to_le_bytes());
@@ -234,6 +272,11 @@ impl SigReader {
             seed: u64_at(24),
             sets: flags & FLAG_SETS != 0,
             template: flags & FLAG_TEMPLATE != 0,
+            sketch: if flags & FLAG_OPH != 0 {
+                Sketch::Oph
+            } else {
+                Sketch::Minhash
+            },
         };
         let docs = u64_at(32);
         if params.num_perm == 0 || u32_at(40) as usize != record_len(params.num_perm) {
@@ -355,6 +398,7 @@ fn decode(buf: &[u8], k: usize, lanes: &mut Vec<u32>) -> DocMeta {
         exact_key: u64_at(8),
         id_off: u64_at(16),
         id_len: u32_at(24),
+        bins: u32_at(28),
         sets_off: u64_at(32),
     }
 }
@@ -373,6 +417,7 @@ mod tests {
             seed: 9,
             sets: true,
             template: false,
+            sketch: Sketch::Oph,
         };
         let mut w = SigWriter::create(&path, params).unwrap();
         let docs = [
@@ -382,6 +427,7 @@ mod tests {
                 shingles: 2,
                 text_len: 10,
                 exact_key: 77,
+                bins: 2,
                 set: Some(vec![5, 6]),
             },
             DocSig {
@@ -390,6 +436,7 @@ mod tests {
                 shingles: 1,
                 text_len: 3,
                 exact_key: 78,
+                bins: 1,
                 set: Some(vec![9]),
             },
         ];
@@ -402,7 +449,7 @@ mod tests {
         let mut lanes = Vec::new();
         let m = r.record(1, &mut lanes).unwrap();
         assert_eq!(lanes, vec![4, 5, 6]);
-        assert_eq!((m.shingles, m.text_len, m.exact_key), (1, 3, 78));
+        assert_eq!((m.shingles, m.text_len, m.exact_key, m.bins), (1, 3, 78, 1));
         assert_eq!(r.id(&m).unwrap(), "bé");
         let mut set = Vec::new();
         r.set(&m, &mut set).unwrap();
@@ -411,6 +458,32 @@ mod tests {
         r.for_each(|i, l, m| seen.push((i, l.to_vec(), m.exact_key)))
             .unwrap();
         assert_eq!(seen, vec![(0, vec![1, 2, 3], 77), (1, vec![4, 5, 6], 78)]);
+
+        // A MinHash file says so.
+        let mh = dir.path().join("m.sig");
+        let mh_params = SigParams {
+            sketch: Sketch::Minhash,
+            ..params
+        };
+        let mut w = SigWriter::create(&mh, mh_params).unwrap();
+        w.push(&docs[0]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            SigReader::open(&mh).unwrap().params().sketch,
+            Sketch::Minhash
+        );
+
+        // A version-1 file (MinHash lanes, no sketch flag) is refused by name.
+        let mut old = std::fs::read(&path).unwrap();
+        old[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let v1 = dir.path().join("v1.sig");
+        std::fs::write(&v1, &old).unwrap();
+        std::fs::copy(companion(&path, ".ids"), companion(&v1, ".ids")).unwrap();
+        let e = SigReader::open(&v1).err().unwrap().to_string();
+        assert!(
+            e.contains("v1.sig") && e.contains("format version 1") && e.contains("recompute"),
+            "{e}"
+        );
 
         // Truncated file and wrong magic are refused with the file named.
         let bytes = std::fs::read(&path).unwrap();

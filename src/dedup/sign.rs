@@ -9,11 +9,12 @@
 //! [`crate::shingle`].
 
 use super::mapped::{MappedInputs, Span};
-use super::sigfile::{DocSig, SigParams, SigWriter};
+use super::sigfile::{DocSig, SigParams, SigWriter, Sketch};
 use super::template::{group_of, TemplateParams, TokenFilter};
 use crate::corpus::Document;
 use crate::error::Result;
 use crate::minhash::MinHasher;
+use crate::oph::OnePermHasher;
 use crate::pipeline::{self, ReadOptions, ReadStats};
 use crate::shingle::{fmix64, ShingleKind, Shingler};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub struct SignParams {
     pub keep_sets: bool,
     /// Remove template tokens learned from the corpus before shingling.
     pub template: Option<TemplateParams>,
+    /// The sketch: one-permutation hashing (default) or classic MinHash.
+    pub sketch: Sketch,
 }
 
 impl Default for SignParams {
@@ -39,6 +42,7 @@ impl Default for SignParams {
             seed: crate::DEFAULT_SEED,
             keep_sets: false,
             template: None,
+            sketch: Sketch::Oph,
         }
     }
 }
@@ -46,7 +50,7 @@ impl Default for SignParams {
 /// Turns documents into signatures; shared by all threads.
 pub struct Signer {
     tokenizer: Shingler,
-    hasher: MinHasher,
+    hasher: Hasher,
     ngram: usize,
     keep_sets: bool,
     filter: Option<TokenFilter>,
@@ -58,7 +62,10 @@ impl Signer {
     pub fn new(p: &SignParams, filter: Option<TokenFilter>) -> Self {
         Signer {
             tokenizer: tokenizer(p.seed),
-            hasher: MinHasher::new(p.num_perm, p.seed),
+            hasher: match p.sketch {
+                Sketch::Oph => Hasher::Oph(OnePermHasher::new(p.num_perm, p.seed)),
+                Sketch::Minhash => Hasher::Minhash(MinHasher::new(p.num_perm, p.seed)),
+            },
             ngram: p.ngram.max(1),
             keep_sets: p.keep_sets,
             group_field: p.template.as_ref().and_then(|t| t.group_field.clone()),
@@ -90,14 +97,14 @@ impl Signer {
             set.sort_unstable();
             set.dedup();
         }
-        let mut lanes = vec![0; self.hasher.num_perm()];
-        self.hasher.sign_into(set, &mut lanes);
+        let (lanes, bins) = self.hasher.sign(set);
         DocSig {
             id: doc.id.clone(),
             lanes,
             shingles: set.len().min(u32::MAX as usize) as u32,
             text_len: doc.text.len().min(u32::MAX as usize) as u32,
             exact_key: key,
+            bins,
             set: self.keep_sets.then(|| set.clone()),
         }
     }
@@ -122,6 +129,36 @@ impl Signer {
     /// True when [`Signer::set`] needs the document's whole record (a template group field).
     pub fn needs_record(&self) -> bool {
         self.group_field.is_some()
+    }
+}
+
+/// The sketch a [`Signer`] computes.
+enum Hasher {
+    Oph(OnePermHasher),
+    Minhash(MinHasher),
+}
+
+impl Hasher {
+    /// The K lanes of a shingle multiset and the bins filled before densification (MinHash:
+    /// K, or 0 without shingles).
+    fn sign(&self, shingles: &[u64]) -> (Vec<u32>, u32) {
+        match self {
+            Hasher::Oph(h) => {
+                let mut lanes = vec![0; h.num_perm()];
+                let bins = h.sign_into(shingles, &mut lanes);
+                (lanes, bins)
+            }
+            Hasher::Minhash(h) => {
+                let mut lanes = vec![0; h.num_perm()];
+                h.sign_into(shingles, &mut lanes);
+                let bins = if shingles.is_empty() {
+                    0
+                } else {
+                    h.num_perm() as u32
+                };
+                (lanes, bins)
+            }
+        }
     }
 }
 
@@ -221,6 +258,7 @@ pub fn sign_inputs(
             seed: params.seed,
             sets: params.keep_sets,
             template: params.template.is_some(),
+            sketch: params.sketch,
         },
     )?;
     let mut spans = Vec::new();

@@ -2,7 +2,9 @@
 
 use assert_cmd::Command;
 use dupsift::dedup::sign::{ngrams, tokenizer, tokens};
-use dupsift::dedup::{dedup, DedupOutputs, DedupParams, LinkParams, TemplateParams, Verify};
+use dupsift::dedup::{
+    dedup, DedupOutputs, DedupParams, LinkParams, SignParams, Sketch, TemplateParams, Verify,
+};
 use dupsift::pipeline::ReadOptions;
 use dupsift::shingle::{into_set, jaccard};
 use std::collections::HashMap;
@@ -541,4 +543,73 @@ fn default_recheck_matches_exact_verification_near_the_threshold() {
         std::fs::read(&out.kept).unwrap() == kept,
         "gzip input kept other records"
     );
+}
+
+#[test]
+fn both_sketches_recheck_short_and_long_documents_like_exact_verification() {
+    // Short texts (12-70 words: fewer shingles than K/2, so the one-permutation sketch is
+    // densified and every candidate pair is rechecked) and long ones, edited to Jaccard
+    // around the threshold: with either sketch the default recheck gives exact's clusters.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Words(11);
+    let mut docs = Vec::new();
+    let (mut short_near, mut long_near) = (0, 0);
+    for i in 0..400 {
+        let len = if i % 2 == 0 { 12 + i % 59 } else { 300 };
+        let base = w.text(len);
+        let copy = w.edit(&base, 0.005 + 0.03 * (i % 7) as f64 / 7.0);
+        let j = true_jaccard(&base.join(" "), &copy.join(" "));
+        if (0.65..0.95).contains(&j) {
+            if len < 100 {
+                short_near += 1;
+            } else {
+                long_near += 1;
+            }
+        }
+        docs.push((format!("b{i}"), base.join(" ")));
+        docs.push((format!("c{i}"), copy.join(" ")));
+    }
+    assert!(
+        short_near >= 30 && long_near >= 30,
+        "{short_near} short, {long_near} long pairs near the threshold"
+    );
+    let want = run(dir.path(), &docs, exact(0.8));
+    for sketch in [Sketch::Oph, Sketch::Minhash] {
+        let params = DedupParams {
+            sign: SignParams {
+                sketch,
+                ..SignParams::default()
+            },
+            ..DedupParams::default()
+        };
+        assert_eq!(run(dir.path(), &docs, params), want, "{sketch:?}");
+    }
+    assert_eq!(SignParams::default().sketch, Sketch::Oph);
+}
+
+#[test]
+fn cli_sketch_flag_accepts_both_and_refuses_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path());
+    let mut kept = Vec::new();
+    for sketch in ["oph", "minhash"] {
+        let out = dir.path().join(format!("kept-{sketch}.jsonl"));
+        dupsift()
+            .args([
+                "dedup",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .args(["--sketch", sketch])
+            .assert()
+            .success();
+        kept.push(std::fs::read(&out).unwrap());
+    }
+    assert_eq!(kept[0], kept[1], "the sketches disagree on an easy corpus");
+    dupsift()
+        .args(["dedup", input.to_str().unwrap(), "-o", "/dev/null"])
+        .args(["--sketch", "simhash"])
+        .assert()
+        .code(2);
 }
