@@ -154,27 +154,65 @@ const NUMERIC: u8 = 2;
 const UPPER: u8 = 4;
 const SPACE: u8 = 8;
 const SEPARATOR: u8 = 16;
+/// One of the model's closers (trimmed before `ends_terminal`/`ends_colon`).
+const CLOSER: u8 = 32;
+
+/// Width of one packed counter in [`Lexicon::counts`].
+const FIELD: usize = 12;
+/// Bytes counted before the packed counters are flushed (no field may pass 2^FIELD - 1).
+const FLUSH: usize = (1 << FIELD) - 1;
+/// Field order of the packed counters.
+const C_ALPHA: usize = 0;
+const C_NUMERIC: usize = 1;
+const C_UPPER: usize = 2;
+const C_PUNCT: usize = 3;
+const C_SEPARATOR: usize = 4;
+
+/// Longest list word kept in the ASCII word table: its lowercased bytes are a `u128` key.
+const SHORT: usize = 16;
+
+/// A word of the ASCII word table (`flags == 0`: an empty slot; every listed word has a flag).
+#[derive(Debug, Clone, Copy, Default)]
+struct ShortWord {
+    key: u128,
+    len: u8,
+    flags: u8,
+}
 
 /// The word lists and character sets of the text features (shipped with the model).
 ///
-/// Why one map and a byte table: every token was looked up in three `HashSet`s with a
-/// streaming xxh3 hasher, and every character went through four Unicode predicates and a
-/// linear scan of the separators — together ~30 % of `clean --policy context` on the man
-/// pages. One FxHash map from token to list flags, and a 128-entry class table for ASCII
-/// (filled from the very predicates the non-ASCII path still calls), count the same things.
+/// Why the tables: every token was looked up in three `HashSet`s with a streaming xxh3
+/// hasher, and every character went through four Unicode predicates and a linear scan of the
+/// separators. For ASCII blocks (nearly all) the class of a byte is one table load, the five
+/// character counts one add of a packed counter per byte, and a token is looked up by its
+/// lowercased bytes as an integer in a small open-addressing table, with no copy. The map
+/// of strings stays for the Unicode path and for list words the integer key cannot hold.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    words: rustc_hash::FxHashMap<String, u8>,
+    words: FxHashMap<String, u8>,
     /// Longest word of the three lists: longer tokens are not looked up.
     longest: usize,
+    /// ASCII list words of at most [`SHORT`] bytes; a power-of-two length, at most 1/4 full.
+    short: Vec<ShortWord>,
     separators: Vec<char>,
     closers: Vec<char>,
-    ascii: [u8; 128],
+    /// Class bits per byte (only ASCII bytes are ever looked up; 256 entries so that a byte
+    /// indexes it without a bounds check).
+    ascii: [u8; 256],
+    /// Per byte, 1 in each [`FIELD`]-bit counter its class counts for (alpha, numeric,
+    /// upper, punctuation, separator).
+    counts: [u64; 256],
+}
+
+/// The ASCII word table's slot of a key.
+fn short_slot(key: u128, len: usize, mask: usize) -> usize {
+    let h = (key as u64) ^ ((key >> 64) as u64).rotate_left(29) ^ len as u64;
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask
 }
 
 impl Lexicon {
     pub fn new(meta: &super::model::ModelMeta) -> Self {
-        let mut words = rustc_hash::FxHashMap::<String, u8>::default();
+        let mut words = FxHashMap::<String, u8>::default();
         for (list, bit) in [
             (&meta.stopwords, STOP),
             (&meta.months, MONTH),
@@ -185,21 +223,53 @@ impl Lexicon {
             }
         }
         let separators: Vec<char> = meta.separators.chars().collect();
-        let mut ascii = [0u8; 128];
-        for (b, class) in ascii.iter_mut().enumerate() {
-            let c = b as u8 as char;
-            *class = (c.is_alphabetic() as u8 * ALPHA)
-                | (c.is_numeric() as u8 * NUMERIC)
+        let closers: Vec<char> = meta.closers.chars().collect();
+        let mut ascii = [0u8; 256];
+        let mut counts = [0u64; 256];
+        for b in 0..128u8 {
+            let c = b as char;
+            let (a, n, s) = (c.is_alphabetic(), c.is_numeric(), c.is_whitespace());
+            let class = (a as u8 * ALPHA)
+                | (n as u8 * NUMERIC)
                 | (c.is_uppercase() as u8 * UPPER)
-                | (c.is_whitespace() as u8 * SPACE)
-                | (separators.contains(&c) as u8 * SEPARATOR);
+                | (s as u8 * SPACE)
+                | (separators.contains(&c) as u8 * SEPARATOR)
+                | (closers.contains(&c) as u8 * CLOSER);
+            ascii[b as usize] = class;
+            let count = |on: bool, field: usize| (on as u64) << (FIELD * field);
+            counts[b as usize] = count(a, C_ALPHA)
+                | count(n, C_NUMERIC)
+                | count(class & UPPER != 0, C_UPPER)
+                | count(!(a || n || s), C_PUNCT)
+                | count(class & SEPARATOR != 0, C_SEPARATOR);
+        }
+        let listed: Vec<(&String, u8)> = words
+            .iter()
+            .filter(|(w, _)| w.is_ascii() && w.len() <= SHORT)
+            .map(|(w, &f)| (w, f))
+            .collect();
+        let mut short = vec![ShortWord::default(); (4 * listed.len()).next_power_of_two().max(16)];
+        let mask = short.len() - 1;
+        for (w, flags) in listed {
+            let key = short_key(w.as_bytes());
+            let mut s = short_slot(key, w.len(), mask);
+            while short[s].flags != 0 {
+                s = (s + 1) & mask;
+            }
+            short[s] = ShortWord {
+                key,
+                len: w.len() as u8,
+                flags,
+            };
         }
         Lexicon {
             longest: words.keys().map(String::len).max().unwrap_or(0),
             words,
+            short,
             separators,
-            closers: meta.closers.chars().collect(),
+            closers,
             ascii,
+            counts,
         }
     }
 
@@ -208,19 +278,85 @@ impl Lexicon {
         self.words.get(token).copied().unwrap_or(0)
     }
 
-    /// Class bits of `c` (see [`ALPHA`] etc.).
-    fn class(&self, c: char) -> u8 {
-        match self.ascii.get(c as usize) {
-            Some(&class) => class,
-            None => {
-                (c.is_alphabetic() as u8 * ALPHA)
-                    | (c.is_numeric() as u8 * NUMERIC)
-                    | (c.is_uppercase() as u8 * UPPER)
-                    | (c.is_whitespace() as u8 * SPACE)
-                    | (self.separators.contains(&c) as u8 * SEPARATOR)
+    /// List flags of the ASCII `token` lowercased, without copying it.
+    fn ascii_flags(&self, token: &[u8]) -> u8 {
+        if token.len() > self.longest {
+            return 0;
+        }
+        if token.len() > SHORT {
+            return self.flags(&String::from_utf8_lossy(token).to_ascii_lowercase());
+        }
+        self.short_flags(short_key(token), token.len())
+    }
+
+    /// List flags of the ASCII `buf[a..z]` lowercased; `buf` has at least [`SHORT`] bytes
+    /// after `a` (the padded copy of the block).
+    #[inline]
+    fn padded_flags(&self, buf: &[u8], a: usize, z: usize) -> u8 {
+        let len = z - a;
+        if len > self.longest {
+            return 0;
+        }
+        if len > SHORT {
+            return self.ascii_flags(&buf[a..z]);
+        }
+        let raw = u128::from_le_bytes(buf[a..a + SHORT].try_into().expect("SHORT bytes"));
+        let keep = if len == SHORT {
+            !0
+        } else {
+            (1u128 << (8 * len)) - 1
+        };
+        self.short_flags(lowercase_ascii(raw & keep), len)
+    }
+
+    /// List flags of the lowercased ASCII word with `key` ([`short_key`]) and `len` bytes.
+    #[inline]
+    fn short_flags(&self, key: u128, len: usize) -> u8 {
+        let mask = self.short.len() - 1;
+        let mut s = short_slot(key, len, mask);
+        loop {
+            let w = self.short[s];
+            if w.flags == 0 {
+                return 0;
             }
+            if w.key == key && w.len as usize == len {
+                return w.flags;
+            }
+            s = (s + 1) & mask;
         }
     }
+
+    /// Class bits of `c` (see [`ALPHA`] etc.; [`CLOSER`] only for ASCII).
+    fn class(&self, c: char) -> u8 {
+        if c.is_ascii() {
+            return self.ascii[c as usize];
+        }
+        (c.is_alphabetic() as u8 * ALPHA)
+            | (c.is_numeric() as u8 * NUMERIC)
+            | (c.is_uppercase() as u8 * UPPER)
+            | (c.is_whitespace() as u8 * SPACE)
+            | (self.separators.contains(&c) as u8 * SEPARATOR)
+    }
+}
+
+/// The ASCII-lowercased bytes of `token` (at most [`SHORT`]) as one little-endian integer.
+fn short_key(token: &[u8]) -> u128 {
+    let mut buf = [0u8; SHORT];
+    for (d, s) in buf.iter_mut().zip(token) {
+        *d = s.to_ascii_lowercase();
+    }
+    u128::from_le_bytes(buf)
+}
+
+/// `x`'s 16 ASCII bytes with 'A'..='Z' lowercased, all at once: bit 7 of a byte is set by
+/// `b + (0x80 - 'A')` when `b >= 'A'` and by `b + (0x80 - 'Z' - 1)` when `b > 'Z'` (no byte
+/// carries into the next: all are below 0x80).
+fn lowercase_ascii(x: u128) -> u128 {
+    const ONES: u128 = u128::MAX / 255;
+    let ge_a = x + ONES * (0x80 - b'A' as u128);
+    let gt_z = x + ONES * (0x80 - b'Z' as u128 - 1);
+    let upper = ge_a & !gt_z & (ONES * 0x80);
+    x | (upper >> 2)
 }
 
 fn alnum(c: char) -> bool {
@@ -254,13 +390,223 @@ fn has_time(s: &str) -> bool {
     })
 }
 
+/// Substring flags of an ASCII block (bits of [`ascii_patterns`]).
+const P_COPYRIGHT: u8 = 1;
+const P_URL: u8 = 2;
+const P_AT: u8 = 4;
+const P_TIME: u8 = 8;
+
+/// The substring patterns starting at byte `p` of the ASCII block `b`: "(c)" or
+/// "copyright" (any case), "http", "www." or ".com" (any case), '@', and a time (digit, ':',
+/// two digits). For ASCII, "the lowercased block contains `pat`" is "some position matches
+/// `pat` ignoring ASCII case".
+fn patterns_at(b: &[u8], p: usize) -> u8 {
+    let rest = &b[p..];
+    let is = |pat: &[u8]| rest.len() >= pat.len() && rest[..pat.len()].eq_ignore_ascii_case(pat);
+    let digit = |k: usize| rest.get(k).is_some_and(u8::is_ascii_digit);
+    let mut f = 0;
+    if is(b"(c)") || is(b"copyright") {
+        f |= P_COPYRIGHT;
+    }
+    if is(b"http") || is(b"www.") || is(b".com") {
+        f |= P_URL;
+    }
+    if rest.first() == Some(&b'@') {
+        f |= P_AT;
+    }
+    if rest.get(1) == Some(&b':') && digit(0) && digit(2) && digit(3) {
+        f |= P_TIME;
+    }
+    f
+}
+
+/// [`patterns_at`] over every position of the ASCII block `b`: the definition.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn ascii_patterns_scalar(b: &[u8]) -> u8 {
+    (0..b.len()).fold(0, |f, p| f | patterns_at(b, p))
+}
+
+/// Bytes of zeros [`ascii_patterns`] needs after the block in its buffer (at least [`SHORT`]
+/// for [`Lexicon::padded_flags`]).
+const PATTERN_PAD: usize = 32;
+
+/// [`ascii_patterns_scalar`] of `buf[..n]`, where `buf` holds at least [`PATTERN_PAD`] more
+/// bytes after the block (zeros: they match no pattern byte).
+///
+/// Why: six substring searches (five in a lowercased copy) and a byte loop for the time were
+/// ~10 % of `clean --policy context`. With SSE2 (every x86-64), 16 positions at a time are
+/// tested for the first and last byte of each pattern (letters compared with bit 5 set, which
+/// folds exactly the two cases of a letter); only those rare candidates are checked in full.
+fn ascii_patterns(buf: &[u8], n: usize) -> u8 {
+    assert!(buf.len() >= n + PATTERN_PAD, "pattern buffer padding");
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of x86-64; loads stay inside `buf` (checked above, see below).
+        unsafe { ascii_patterns_sse2(buf, n) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        ascii_patterns_scalar(&buf[..n])
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn ascii_patterns_sse2(buf: &[u8], n: usize) -> u8 {
+    use std::arch::x86_64::*;
+    let b = &buf[..n];
+    let mut f = 0u8;
+    let mut i = 0;
+    while i < n {
+        // Loads at i..i+16+8 < n + 16 + 8 <= buf.len() (PATTERN_PAD = 32).
+        let p = buf.as_ptr().add(i);
+        let ld = |k: usize| _mm_loadu_si128(p.add(k).cast());
+        let (v0, v1, v2, v3, v8) = (ld(0), ld(1), ld(2), ld(3), ld(8));
+        let fold = _mm_set1_epi8(0x20);
+        let (l0, l3, l8) = (
+            _mm_or_si128(v0, fold),
+            _mm_or_si128(v3, fold),
+            _mm_or_si128(v8, fold),
+        );
+        let eq = |v, c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        let both = |a, b| _mm_and_si128(a, b);
+        let digit = |v| {
+            both(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            )
+        };
+        let cand = [
+            both(eq(v0, b'('), eq(v2, b')')),
+            both(eq(l0, b'c'), eq(l8, b't')),
+            both(eq(l0, b'h'), eq(l3, b'p')),
+            both(eq(l0, b'w'), eq(v3, b'.')),
+            both(eq(v0, b'.'), eq(l3, b'm')),
+            eq(v0, b'@'),
+            both(eq(v1, b':'), both(digit(v0), digit(v2))),
+        ]
+        .into_iter()
+        .fold(_mm_setzero_si128(), |a, c| _mm_or_si128(a, c));
+        let mut mask = _mm_movemask_epi8(cand) as u32;
+        if n - i < 16 {
+            mask &= (1u32 << (n - i)) - 1;
+        }
+        while mask != 0 {
+            f |= patterns_at(b, i + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+        i += 16;
+    }
+    f
+}
+
 /// Writes the 19 text features of `block` (already trimmed) into `row[..19]`; `tok` is
 /// scratch space.
 pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
-    let ascii = block.is_ascii();
+    if block.is_ascii() {
+        text_features_ascii(block, lex, row, tok);
+    } else {
+        text_features_unicode(block, lex, row, tok);
+    }
+}
+
+/// [`text_features`] of an ASCII block: byte tables instead of `char` predicates (for ASCII,
+/// `split_whitespace` splits at exactly the bytes whose class has SPACE, `alnum` is ALPHA |
+/// NUMERIC, a char is a byte and lowercasing is ASCII lowercasing).
+fn text_features_ascii(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
+    let b = block.as_bytes();
+    let n = b.len();
+    let cls = &lex.ascii;
+    let mut c = [0usize; 5];
+    for chunk in b.chunks(FLUSH) {
+        let mut acc = 0u64;
+        for &x in chunk {
+            acc += lex.counts[x as usize];
+        }
+        for (f, c) in c.iter_mut().enumerate() {
+            *c += ((acc >> (FIELD * f)) & ((1 << FIELD) - 1)) as usize;
+        }
+    }
+    let (alpha, digit, upper, punct, sep) = (
+        c[C_ALPHA],
+        c[C_NUMERIC],
+        c[C_UPPER],
+        c[C_PUNCT],
+        c[C_SEPARATOR],
+    );
+    // The block with PATTERN_PAD (>= SHORT) zeros after it, for the word keys and patterns.
+    tok.clear();
+    tok.push_str(block);
+    tok.extend(std::iter::repeat_n('\0', PATTERN_PAD));
     let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
     let (mut month, mut comment) = (false, false);
-    let mut word = |w: &str, stripped: &str, tok: &mut String| {
+    let mut i = 0;
+    while i < n {
+        if cls[b[i] as usize] & SPACE != 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        // The token stripped of non-alphanumerics at both ends: [a, z).
+        let (mut a, mut z) = (usize::MAX, start);
+        while i < n {
+            let k = cls[b[i] as usize];
+            if k & SPACE != 0 {
+                break;
+            }
+            if k & (ALPHA | NUMERIC) != 0 {
+                a = a.min(i);
+                z = i + 1;
+            }
+            i += 1;
+        }
+        let a = a.min(z);
+        nw += 1;
+        word_chars += i - start;
+        cap += (cls[b[start] as usize] & UPPER != 0) as usize;
+        let flags = lex.padded_flags(tok.as_bytes(), a, z);
+        stop += (flags & STOP != 0) as usize;
+        if z > a {
+            month |= flags & MONTH != 0;
+            comment |= flags & COMMENT != 0;
+        }
+    }
+    let mut e = n;
+    while e > 0 && cls[b[e - 1] as usize] & SPACE != 0 {
+        e -= 1;
+    }
+    while e > 0 && cls[b[e - 1] as usize] & CLOSER != 0 {
+        e -= 1;
+    }
+    let last = e.checked_sub(1).map(|e| b[e]);
+    let pat = ascii_patterns(tok.as_bytes(), n);
+    row[0] = nw as f64;
+    row[1] = n as f64;
+    row[2] = ratio(word_chars, nw);
+    row[3] = ratio(stop, nw);
+    row[4] = ratio(punct, n);
+    row[5] = ratio(digit, n);
+    row[6] = ratio(upper, alpha);
+    row[7] = ratio(alpha, n);
+    row[8] = ratio(cap, nw);
+    row[9] = flag(matches!(last, Some(b'.' | b'!' | b'?')));
+    row[10] = flag(last == Some(b':'));
+    row[11] = sep as f64;
+    row[12] = flag(pat & P_COPYRIGHT != 0);
+    row[13] = flag(pat & P_URL != 0);
+    row[14] = flag(pat & P_AT != 0);
+    row[15] = flag(pat & P_TIME != 0);
+    row[16] = flag(month);
+    row[17] = flag(comment);
+    row[18] = flag(b.first().is_some_and(|&x| cls[x as usize] & UPPER != 0));
+}
+
+/// [`text_features`] of a block with non-ASCII characters.
+fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
+    let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
+    let (mut month, mut comment) = (false, false);
+    for w in block.split_whitespace() {
+        let stripped = w.trim_matches(|c: char| !alnum(c));
         nw += 1;
         word_chars += if w.is_ascii() {
             w.len()
@@ -268,87 +614,36 @@ pub fn text_features(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut Stri
             w.chars().count()
         };
         cap += w.chars().next().is_some_and(char::is_uppercase) as usize;
-        tok.clear();
-        if stripped.is_ascii() {
-            if stripped.len() > lex.longest {
-                return;
-            }
-            tok.push_str(stripped);
-            tok.make_ascii_lowercase();
+        let flags = if stripped.is_ascii() {
+            lex.ascii_flags(stripped.as_bytes())
         } else {
+            tok.clear();
             for c in stripped.chars() {
                 tok.extend(c.to_lowercase());
             }
-        }
-        let flags = lex.flags(tok);
+            lex.flags(tok)
+        };
         stop += (flags & STOP != 0) as usize;
-        if !tok.is_empty() {
+        if !stripped.is_empty() {
             month |= flags & MONTH != 0;
             comment |= flags & COMMENT != 0;
         }
-    };
-    if ascii {
-        // The same words as below without decoding characters: for ASCII, `split_whitespace`
-        // splits at exactly the bytes whose class has SPACE, and `alnum` is ALPHA | NUMERIC.
-        let bytes = block.as_bytes();
-        let class = |b: u8| lex.ascii[b as usize];
-        let mut i = 0;
-        while i < bytes.len() {
-            if class(bytes[i]) & SPACE != 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < bytes.len() && class(bytes[i]) & SPACE == 0 {
-                i += 1;
-            }
-            let w = &bytes[start..i];
-            let keep = |b: &u8| class(*b) & (ALPHA | NUMERIC) != 0;
-            let (a, z) = match w.iter().position(keep) {
-                Some(a) => (a, w.iter().rposition(keep).expect("found forwards") + 1),
-                None => (0, 0),
-            };
-            // Slices of an ASCII string at byte offsets: always on char boundaries.
-            word(&block[start..i], &block[start + a..start + z], tok);
-        }
-    } else {
-        for w in block.split_whitespace() {
-            word(w, w.trim_matches(|c: char| !alnum(c)), tok);
-        }
     }
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
-    let mut count = |class: u8| {
+    for c in block.chars() {
+        let class = lex.class(c);
         nc += 1;
         alpha += (class & ALPHA != 0) as usize;
         digit += (class & NUMERIC != 0) as usize;
         upper += (class & UPPER != 0) as usize;
         punct += (class & (ALPHA | NUMERIC | SPACE) == 0) as usize;
         sep += (class & SEPARATOR != 0) as usize;
-    };
-    if ascii {
-        for &b in block.as_bytes() {
-            count(lex.ascii[b as usize]);
-        }
-    } else {
-        for c in block.chars() {
-            count(lex.class(c));
-        }
     }
     let t = block
         .trim_end()
         .trim_end_matches(|c| lex.closers.contains(&c));
     let last = t.chars().next_back();
-    // Lowercased copy for the substring flags; the common ASCII case reuses `tok`.
-    let owned;
-    let low: &str = if ascii {
-        tok.clear();
-        tok.push_str(block);
-        tok.make_ascii_lowercase();
-        tok.as_str()
-    } else {
-        owned = block.to_lowercase();
-        &owned
-    };
+    let low = block.to_lowercase();
     row[0] = nw as f64;
     row[1] = nc as f64;
     row[2] = ratio(word_chars, nw);
@@ -393,24 +688,66 @@ pub fn best_run(scores: impl IntoIterator<Item = f64>) -> Option<(usize, usize)>
 /// Feature rows of one page: `blocks` (trimmed texts), their exact `keys` and repetition
 /// evidence `rep`; returns `blocks.len() * N_FEATURES` values, row-major.
 pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Lexicon) -> Vec<f64> {
+    let mut x = Vec::new();
+    page_features_into(
+        blocks,
+        keys,
+        rep,
+        lex,
+        &mut FeatureScratch::default(),
+        &mut x,
+    );
+    x
+}
+
+/// Buffers of [`page_features_into`], kept between pages by the caller.
+#[derive(Debug, Default)]
+pub struct FeatureScratch {
+    tok: String,
+    key_count: FxHashMap<u64, u32>,
+    seen: FxHashSet<u64>,
+    words: Vec<usize>,
+    flagged: Vec<bool>,
+}
+
+/// [`page_features`] into `x` (replaced), reusing `scratch`.
+///
+/// Why: a page's rows are 600 bytes per block (tens of KB per page); allocating and freeing
+/// them per page sent every page through glibc's large-chunk path (`malloc_consolidate`,
+/// `unlink_chunk`: ~5 % of `clean --policy context`).
+pub fn page_features_into(
+    blocks: &[&str],
+    keys: &[u64],
+    rep: &[Repetition],
+    lex: &Lexicon,
+    scratch: &mut FeatureScratch,
+    x: &mut Vec<f64>,
+) {
     let n = blocks.len();
     assert!(
         keys.len() == n && rep.len() == n,
         "one key and one evidence per block"
     );
-    let mut x = vec![0.0; n * N_FEATURES];
-    let mut tok = String::new();
-    let mut key_count: FxHashMap<u64, u32> = FxHashMap::default();
+    x.clear();
+    x.resize(n * N_FEATURES, 0.0);
+    let FeatureScratch {
+        tok,
+        key_count,
+        seen,
+        words,
+        flagged,
+    } = scratch;
+    key_count.clear();
     key_count.reserve(n);
     for &k in keys {
         *key_count.entry(k).or_default() += 1;
     }
-    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    seen.clear();
     seen.reserve(n);
-    let mut words = Vec::with_capacity(n);
-    let mut flagged = Vec::with_capacity(n);
+    words.clear();
+    flagged.clear();
     for (i, row) in x.chunks_exact_mut(N_FEATURES).enumerate() {
-        text_features(blocks[i], lex, &mut row[..TEXT_END], &mut tok);
+        text_features(blocks[i], lex, &mut row[..TEXT_END], tok);
         let r = rep[i];
         let inpage = key_count[&keys[i]] - 1;
         let f = r.site_count >= FLAG_MIN_SITE_COUNT || inpage >= 1;
@@ -428,9 +765,8 @@ pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Le
         words.push(row[WORDS] as usize);
         flagged.push(f);
     }
-    position_features(&mut x, &words, &flagged);
-    neighbour_features(&mut x, n);
-    x
+    position_features(x, words, flagged);
+    neighbour_features(x, n);
 }
 
 /// Columns 26..43 (see the module docs and the README's definitions).
@@ -660,6 +996,149 @@ mod tests {
             let want = text_features_reference(b, &model.meta);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&row), bits(&want), "{b:?}");
+        }
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Pieces the generated blocks are made of: list words in any case, the substring
+    /// patterns and their near misses, times, separators, closers and Unicode.
+    const PIECES: [&str; 40] = [
+        "the",
+        "The",
+        "THE",
+        "of",
+        "yourselves",
+        "Themselves",
+        "march",
+        "SEPT",
+        "comments",
+        "Wrote:",
+        "(c)",
+        "(C)",
+        "( c)",
+        "CopyRight",
+        "copyrigh",
+        "http",
+        "HtTp:",
+        "htp",
+        "www.",
+        "WWW",
+        ".com",
+        ".COm",
+        ".co",
+        "me@x",
+        "9:30",
+        "12:0",
+        "1:2:34",
+        "x:",
+        " ",
+        "\t",
+        "\n",
+        "\x0b",
+        "\x1c",
+        "|",
+        ">",
+        "/",
+        "\")",
+        "»",
+        "É",
+        "ß",
+    ];
+
+    fn check_block(block: &str, lex: &Lexicon, meta: &crate::context::model::ModelMeta) {
+        let mut row = [0.0; TEXT_END];
+        text_features(block, lex, &mut row, &mut String::new());
+        assert_eq!(
+            bits(&row),
+            bits(&text_features_reference(block, meta)),
+            "{block:?}"
+        );
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Blocks built from the pieces above and arbitrary ASCII bytes (ASCII path).
+        #[test]
+        fn ascii_text_features_equal_the_reference(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (0..PIECES.len()).prop_map(|i| PIECES[i].to_string()),
+                    "[\\x00-\\x7f]{0,20}",
+                ],
+                0..30,
+            )
+        ) {
+            let model = crate::context::model::Model::shipped().unwrap();
+            let lex = Lexicon::new(&model.meta);
+            let block = parts.concat();
+            check_block(&block, &lex, &model.meta);
+            let b = block.as_bytes();
+            if b.is_ascii() {
+                let mut buf = b.to_vec();
+                buf.extend([0; PATTERN_PAD]);
+                proptest::prop_assert_eq!(ascii_patterns(&buf, b.len()), ascii_patterns_scalar(b));
+            }
+        }
+
+        /// Arbitrary strings (Unicode path, and ASCII words inside it).
+        #[test]
+        fn unicode_text_features_equal_the_reference(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (0..PIECES.len()).prop_map(|i| PIECES[i].to_string()),
+                    ".{0,12}",
+                ],
+                0..20,
+            )
+        ) {
+            let model = crate::context::model::Model::shipped().unwrap();
+            let lex = Lexicon::new(&model.meta);
+            check_block(&parts.concat(), &lex, &model.meta);
+        }
+    }
+
+    #[test]
+    fn lowercase_ascii_lowercases_letters_only() {
+        for b in 0..128u8 {
+            let x = u128::from_le_bytes([b; 16]);
+            assert_eq!(
+                lowercase_ascii(x),
+                u128::from_le_bytes([b.to_ascii_lowercase(); 16]),
+                "{b}"
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_at_block_edges() {
+        for (block, want) in [
+            ("(c)", P_COPYRIGHT),
+            ("xx(C", 0),
+            ("COPYRIGHT", P_COPYRIGHT),
+            ("copyrigh", 0),
+            ("a.Com", P_URL),
+            ("ww.", 0),
+            ("xxxxxxxxxxxxxxhttp", P_URL),
+            ("xxxxxxxxxxxxxxxhttp", P_URL),
+            ("xxxxxxxxxxxxxxxxhtt", 0),
+            ("@", P_AT),
+            ("1:23", P_TIME),
+            ("1:2", 0),
+            (
+                "x@y 10:45 www.a.com (c)",
+                P_COPYRIGHT | P_URL | P_AT | P_TIME,
+            ),
+        ] {
+            let mut buf = block.as_bytes().to_vec();
+            buf.extend([0; PATTERN_PAD]);
+            assert_eq!(ascii_patterns_scalar(block.as_bytes()), want, "{block:?}");
+            assert_eq!(ascii_patterns(&buf, block.len()), want, "{block:?}");
         }
     }
 

@@ -23,7 +23,7 @@ use crate::segment::segment;
 use crate::sigdb::{Grouping, SignatureDb};
 use decide::Decision;
 use evidence::KeyIndex;
-use features::{page_features, Lexicon, Repetition};
+use features::{page_features_into, FeatureScratch, Lexicon, Repetition};
 use model::Model;
 
 /// The model's input for one page.
@@ -51,6 +51,22 @@ pub struct BlockVerdict {
     /// P(boilerplate).
     pub p: f64,
     pub decision: Decision,
+}
+
+/// Per-thread buffers of [`ContextCleaner::classify`], reused from page to page (see
+/// [`features::page_features_into`] for why).
+#[derive(Debug, Default)]
+struct Scratch {
+    norm: String,
+    keys: Vec<u64>,
+    rep: Vec<Repetition>,
+    features: FeatureScratch,
+    x: Vec<f64>,
+    p: Vec<f64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// Classifies and cleans pages with the context model; shared by all threads.
@@ -106,35 +122,66 @@ impl ContextCleaner {
     /// The blocks of `text`, their evidence and feature rows (row-major,
     /// [`features::N_FEATURES`] columns); `record` is the JSON record (for the group).
     pub fn features(&self, text: &str, record: Option<&str>) -> PageFeatures {
+        let mut s = Scratch::default();
+        let spans = self.features_into(text, record, &mut s);
+        PageFeatures {
+            spans,
+            rep: s.rep,
+            x: s.x,
+        }
+    }
+
+    /// [`ContextCleaner::features`] into `s` (its `rep` and `x`); returns the spans.
+    fn features_into(
+        &self,
+        text: &str,
+        record: Option<&str>,
+        s: &mut Scratch,
+    ) -> Vec<crate::segment::Span> {
         let spans = segment(text, self.params.unit);
-        let mut norm = String::new();
         let seed = self.params.shingler.seed;
-        let keys: Vec<u64> = spans
-            .iter()
-            .map(|s| block_key(s.text(text), seed, &mut norm))
-            .collect();
-        let rep: Vec<Repetition> = match &self.evidence {
-            None => vec![Repetition::default(); spans.len()],
+        s.keys.clear();
+        s.keys.extend(
+            spans
+                .iter()
+                .map(|sp| block_key(sp.text(text), seed, &mut s.norm)),
+        );
+        s.rep.clear();
+        match &self.evidence {
+            None => s.rep.resize(spans.len(), Repetition::default()),
             Some((index, grouping)) => {
                 let group = index.group_id(&grouping.group_of(record));
-                keys.iter().map(|&k| index.repetition(group, k)).collect()
+                s.rep
+                    .extend(s.keys.iter().map(|&k| index.repetition(group, k)));
             }
-        };
-        let texts: Vec<&str> = spans.iter().map(|s| s.text(text)).collect();
-        let x = page_features(&texts, &keys, &rep, &self.lexicon);
-        PageFeatures { spans, rep, x }
+        }
+        let texts: Vec<&str> = spans.iter().map(|sp| sp.text(text)).collect();
+        page_features_into(
+            &texts,
+            &s.keys,
+            &s.rep,
+            &self.lexicon,
+            &mut s.features,
+            &mut s.x,
+        );
+        spans
     }
 
     /// The verdict on every block of `text`; `record` is the JSON record (for the group).
     pub fn classify(&self, text: &str, record: Option<&str>) -> PageVerdict {
-        let PageFeatures { spans, rep, x } = self.features(text, record);
-        let mut p = Vec::new();
-        self.model.predict(&x, &mut p);
+        SCRATCH.with_borrow_mut(|s| self.classify_with(text, record, s))
+    }
+
+    fn classify_with(&self, text: &str, record: Option<&str>, s: &mut Scratch) -> PageVerdict {
+        let spans = self.features_into(text, record, s);
+        let (rep, x) = (&s.rep, &s.x);
+        self.model.predict(x, &mut s.p);
+        let p = &s.p;
         let nf = features::N_FEATURES;
         let words: Vec<f64> = x.chunks_exact(nf).map(|r| r[0]).collect();
         let meta = &self.model.meta;
         let decisions = decide::decide(
-            &p,
+            p,
             &words,
             self.threshold,
             meta.smoothing_alpha,
