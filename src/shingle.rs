@@ -12,7 +12,7 @@
 mod words;
 
 use serde::{Deserialize, Serialize};
-use words::lower_split_word_hashes;
+use words::{lower_split_word_hashes, lower_split_word_hashes_fast};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Word or character n-grams.
@@ -69,6 +69,16 @@ impl Shingler {
             }
             ShingleKind::Char => char_ngrams(norm, self.n, self.seed, out),
         }
+    }
+
+    /// One hash per word of `text.lower().split()` into `out` (cleared first), for
+    /// `dupsift dedup`: the words of [`Shingler::lower_split`] with unigrams, but hashed with
+    /// a cheaper branch-free hash for short ASCII words and not mixed again, so the values
+    /// differ from `lower_split`'s (learn and clean, whose databases store hashes, keep those).
+    /// Ignores `kind` and `n`.
+    pub fn dedup_words(&self, text: &str, out: &mut Vec<u64>) {
+        out.clear();
+        lower_split_word_hashes_fast(text, self.seed, out);
     }
 
     /// Shingles of raw text tokenized like Python's `text.lower().split()`: Unicode lowercase,
