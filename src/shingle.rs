@@ -153,7 +153,22 @@ pub fn ngrams(words: &[u64], n: usize, out: &mut Vec<u64>) {
         out.push(combine(words));
         return;
     }
-    out.extend(words.windows(n).map(combine));
+    // The common sizes with the window length known at compile time (the chain unrolled);
+    // same values as `combine`.
+    match n {
+        3 => fixed_windows::<3>(words, out),
+        5 => fixed_windows::<5>(words, out),
+        _ => out.extend(words.windows(n).map(combine)),
+    }
+}
+
+/// `combine` of every window of `N` words (at least `N` given).
+#[inline]
+fn fixed_windows<const N: usize>(words: &[u64], out: &mut Vec<u64>) {
+    out.extend(words.windows(N).map(|w| {
+        let w: &[u64; N] = w.try_into().expect("a window of N words");
+        combine(w)
+    }));
 }
 
 /// Order-dependent mix of a few word hashes (a rotate-xor-multiply chain, then a finalizer).
@@ -202,6 +217,26 @@ fn char_ngrams(text: &str, n: usize, seed: u64, out: &mut Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ngrams_of_fixed_sizes_equal_the_generic_windows() {
+        let words: Vec<u64> = (0..40u64).map(|i| fmix64(i + 1)).collect();
+        for n in 1..=8 {
+            for len in [0, 1, n - 1, n, n + 1, 40] {
+                let w = &words[..len.min(40)];
+                let mut fast = Vec::new();
+                ngrams(w, n, &mut fast);
+                let generic: Vec<u64> = if w.is_empty() {
+                    Vec::new()
+                } else if w.len() < n {
+                    vec![combine(w)]
+                } else {
+                    w.windows(n).map(combine).collect()
+                };
+                assert_eq!(fast, generic, "n {n}, {len} words");
+            }
+        }
+    }
 
     fn shingles_of(text: &str, n: usize) -> Vec<u64> {
         let s = Shingler {
