@@ -12,7 +12,7 @@
 mod words;
 
 use serde::{Deserialize, Serialize};
-use words::lower_split_word_hashes;
+use words::{lower_split_word_hashes, lower_split_word_hashes_fast};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Word or character n-grams.
@@ -69,6 +69,16 @@ impl Shingler {
             }
             ShingleKind::Char => char_ngrams(norm, self.n, self.seed, out),
         }
+    }
+
+    /// One hash per word of `text.lower().split()` into `out` (cleared first), for
+    /// `dupsift dedup`: the words of [`Shingler::lower_split`] with unigrams, but hashed with
+    /// a cheaper branch-free hash for short ASCII words and not mixed again, so the values
+    /// differ from `lower_split`'s (learn and clean, whose databases store hashes, keep those).
+    /// Ignores `kind` and `n`.
+    pub fn dedup_words(&self, text: &str, out: &mut Vec<u64>) {
+        out.clear();
+        lower_split_word_hashes_fast(text, self.seed, out);
     }
 
     /// Shingles of raw text tokenized like Python's `text.lower().split()`: Unicode lowercase,
@@ -143,7 +153,22 @@ pub fn ngrams(words: &[u64], n: usize, out: &mut Vec<u64>) {
         out.push(combine(words));
         return;
     }
-    out.extend(words.windows(n).map(combine));
+    // The common sizes with the window length known at compile time (the chain unrolled);
+    // same values as `combine`.
+    match n {
+        3 => fixed_windows::<3>(words, out),
+        5 => fixed_windows::<5>(words, out),
+        _ => out.extend(words.windows(n).map(combine)),
+    }
+}
+
+/// `combine` of every window of `N` words (at least `N` given).
+#[inline]
+fn fixed_windows<const N: usize>(words: &[u64], out: &mut Vec<u64>) {
+    out.extend(words.windows(N).map(|w| {
+        let w: &[u64; N] = w.try_into().expect("a window of N words");
+        combine(w)
+    }));
 }
 
 /// Order-dependent mix of a few word hashes (a rotate-xor-multiply chain, then a finalizer).
@@ -192,6 +217,26 @@ fn char_ngrams(text: &str, n: usize, seed: u64, out: &mut Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ngrams_of_fixed_sizes_equal_the_generic_windows() {
+        let words: Vec<u64> = (0..40u64).map(|i| fmix64(i + 1)).collect();
+        for n in 1..=8 {
+            for len in [0, 1, n - 1, n, n + 1, 40] {
+                let w = &words[..len.min(40)];
+                let mut fast = Vec::new();
+                ngrams(w, n, &mut fast);
+                let generic: Vec<u64> = if w.is_empty() {
+                    Vec::new()
+                } else if w.len() < n {
+                    vec![combine(w)]
+                } else {
+                    w.windows(n).map(combine).collect()
+                };
+                assert_eq!(fast, generic, "n {n}, {len} words");
+            }
+        }
+    }
 
     fn shingles_of(text: &str, n: usize) -> Vec<u64> {
         let s = Shingler {

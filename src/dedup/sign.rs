@@ -82,8 +82,8 @@ impl Signer {
     }
 
     fn sign_with(&self, doc: &Document, s: &mut Scratch) -> DocSig {
-        let Scratch { words, toks, set } = s;
-        tokens_with(&self.tokenizer, &doc.text, words, toks);
+        let Scratch { toks, set } = s;
+        tokens(&self.tokenizer, &doc.text, toks);
         let key = exact_key(toks);
         if let Some(f) = &self.filter {
             let group = f.group(group_of(doc, self.group_field.as_deref()));
@@ -114,8 +114,8 @@ impl Signer {
     /// The sorted, de-duplicated shingle set of one document: what [`Signer::sign`] stores
     /// when sets are kept, for rechecking a borderline pair from the text.
     pub fn set(&self, doc: &Document) -> Vec<u64> {
-        let (mut words, mut toks, mut set) = (Vec::new(), Vec::new(), Vec::new());
-        tokens_with(&self.tokenizer, &doc.text, &mut words, &mut toks);
+        let (mut toks, mut set) = (Vec::new(), Vec::new());
+        tokens(&self.tokenizer, &doc.text, &mut toks);
         if let Some(f) = &self.filter {
             let group = f.group(group_of(doc, self.group_field.as_deref()));
             toks.retain(|&t| !f.removes(group, t));
@@ -166,7 +166,6 @@ impl Hasher {
 /// every document was a visible share of a run in `perf` (malloc, realloc, copies).
 #[derive(Default)]
 struct Scratch {
-    words: Vec<u64>,
     toks: Vec<u64>,
     set: Vec<u64>,
 }
@@ -184,15 +183,11 @@ pub fn tokenizer(seed: u64) -> Shingler {
     }
 }
 
-/// Appends the token hashes of `text` to `out` (cleared first).
+/// The token hashes of `text` into `out` (cleared first): [`Shingler::dedup_words`], one
+/// branch-free hash per short word and nothing mixed twice (xxh3 per word plus a unigram
+/// mix was a third of the signing stage); the shingles are their n-grams.
 pub fn tokens(tokenizer: &Shingler, text: &str, out: &mut Vec<u64>) {
-    tokens_with(tokenizer, text, &mut Vec::new(), out);
-}
-
-/// [`tokens`] with a caller's buffer for the word hashes.
-pub fn tokens_with(tokenizer: &Shingler, text: &str, words: &mut Vec<u64>, out: &mut Vec<u64>) {
-    out.clear();
-    tokenizer.lower_split(text, words, out);
+    tokenizer.dedup_words(text, out);
 }
 
 /// Order-dependent hash of a token sequence: equal for texts that differ only in case and
