@@ -286,36 +286,11 @@ pub fn write_db(db: &SignatureDb, path: &Path) -> Result<()> {
 /// little-endian), handing the bytes to `emit` in chunks; returns how many there were.
 fn encode_sigs(sigs: &[u32], mut emit: impl FnMut(&[u8])) -> usize {
     let mut chunk: Vec<u8> = Vec::with_capacity(9 + 5 * 4096);
-    let len = sigs.len() as u64;
-    match len {
-        0..=250 => chunk.push(len as u8),
-        251..=0xffff => {
-            chunk.push(251);
-            chunk.extend_from_slice(&(len as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            chunk.push(252);
-            chunk.extend_from_slice(&(len as u32).to_le_bytes());
-        }
-        _ => {
-            chunk.push(253);
-            chunk.extend_from_slice(&len.to_le_bytes());
-        }
-    }
+    push_varint(&mut chunk, sigs.len() as u64);
     let mut total = 0;
     for part in sigs.chunks(4096) {
         for &v in part {
-            match v {
-                0..=250 => chunk.push(v as u8),
-                251..=0xffff => {
-                    chunk.push(251);
-                    chunk.extend_from_slice(&(v as u16).to_le_bytes());
-                }
-                _ => {
-                    chunk.push(252);
-                    chunk.extend_from_slice(&v.to_le_bytes());
-                }
-            }
+            push_varint(&mut chunk, u64::from(v));
         }
         total += chunk.len();
         emit(&chunk);
@@ -326,6 +301,27 @@ fn encode_sigs(sigs: &[u32], mut emit: impl FnMut(&[u8])) -> usize {
         emit(&chunk);
     }
     total
+}
+
+/// Appends `v` as bincode's standard-config varint: below 251 one byte, then a tag (251, 252,
+/// 253) and the value as a little-endian u16, u32 or u64.
+#[inline]
+fn push_varint(out: &mut Vec<u8>, v: u64) {
+    match v {
+        0..=250 => out.push(v as u8),
+        251..=0xffff => {
+            out.push(251);
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(252);
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        _ => {
+            out.push(253);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 /// Bytes collected before they are hashed and handed to the file.
