@@ -57,21 +57,11 @@ pub(super) fn parse(line: &str, fields: &FieldNames) -> Option<JsonFields> {
         } else {
             s.skip_value(1)?;
         }
-        s.ws();
-        match s.peek()? {
-            b',' => {
-                s.pos += 1;
-                s.ws();
-            }
-            b'}' => {
-                s.pos += 1;
-                break;
-            }
-            _ => return None,
+        if !s.next_member()? {
+            break;
         }
     }
-    s.ws();
-    if s.pos != s.b.len() {
+    if !s.at_end() {
         return None;
     }
     Some(JsonFields { text: text?, id })
@@ -114,22 +104,12 @@ pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> 
         } else {
             out.extend_from_slice(&s.b[start..s.pos]);
         }
-        s.ws();
-        match s.peek()? {
-            b',' => {
-                s.pos += 1;
-                s.ws();
-                out.push(b',');
-            }
-            b'}' => {
-                s.pos += 1;
-                break;
-            }
-            _ => return None,
+        if !s.next_member()? {
+            break;
         }
+        out.push(b',');
     }
-    s.ws();
-    if s.pos != s.b.len() {
+    if !s.at_end() {
         return None;
     }
     out.push(b'}');
@@ -224,6 +204,30 @@ impl<'a> Scanner<'a> {
 
     /// JSON white space, as serde_json defines it.
     #[inline]
+    /// After an object member: `Some(true)` past a `,` (and white space) when another member
+    /// follows, `Some(false)` past the closing `}`, `None` on anything else.
+    fn next_member(&mut self) -> Option<bool> {
+        self.ws();
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                self.ws();
+                Some(true)
+            }
+            b'}' => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when only white space is left.
+    fn at_end(&mut self) -> bool {
+        self.ws();
+        self.pos == self.b.len()
+    }
+
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
             self.pos += 1;
