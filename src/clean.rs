@@ -248,7 +248,7 @@ impl Cleaner {
                         group: &matcher.db().groups[e.group as usize].name,
                         key: format!("{:016x}", e.key),
                         docs: e.near_docs,
-                        example: &e.example,
+                        example: matcher.db().entries.example(entry as usize),
                     }
                 }
                 Matched::Context(evidence) => MatchOut::Context(evidence),
