@@ -241,7 +241,23 @@ impl HashingWriter {
         if self.buf.len() + bytes.len() > WRITE_BUF {
             self.flush_buf();
         }
+        if bytes.len() >= WRITE_BUF {
+            // A whole column (the signatures are 70 MB for the man pages): hashed and written
+            // from where it is, not copied into a buffer grown to its size.
+            self.pass_through(bytes);
+            return;
+        }
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Hashes and writes `bytes` directly (the buffer is empty).
+    fn pass_through(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.hash.update(bytes);
+            if let Err(e) = self.file.write_all(bytes) {
+                self.failed = Some(e);
+            }
+        }
     }
 
     fn flush_buf(&mut self) {
