@@ -12,11 +12,22 @@
 //! kept blocks and the same database entries the first time (tested). A document whose
 //! blocks are all removed becomes the empty string (and is still written).
 
-use crate::blocks::{analyze, BlockParams, RepeatKind};
+use crate::blocks::{analyze_into, BlockParams, DocBlocks, RepeatKind};
 use crate::segment::Span;
 use crate::sigdb::matcher::MatchKind;
 use crate::sigdb::{Grouping, Matcher};
 use serde::Serialize;
+
+thread_local! {
+    /// The blocks of the document being cleaned, reused from document to document so the
+    /// shingle vectors of its blocks are allocated once per thread ([`analyze_into`]).
+    static DOC: std::cell::RefCell<DocBlocks> = const {
+        std::cell::RefCell::new(DocBlocks {
+            blocks: Vec::new(),
+            repeats: Vec::new(),
+        })
+    };
+}
 
 /// Why a block was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,7 +197,14 @@ impl Cleaner {
         if let Some(ctx) = &self.context {
             return ctx.clean(text, record);
         }
-        let doc = analyze(text, &self.params);
+        DOC.with_borrow_mut(|doc| self.clean_blocks(text, record, doc))
+    }
+
+    /// [`Cleaner::clean`] without the context policy, with `doc` (a per-thread buffer whose
+    /// vectors are reused, see [`analyze_into`]) to analyse `text` into.
+    fn clean_blocks(&self, text: &str, record: Option<&str>, doc: &mut DocBlocks) -> Cleaned {
+        analyze_into(text, &self.params, doc);
+        let doc = &*doc;
         let mut removed: Vec<Option<Removal>> = vec![None; doc.blocks.len()];
         for r in &doc.repeats {
             if r.kind == RepeatKind::Repeat && doc.blocks[r.block].words < self.min_repeat_words {
@@ -248,7 +266,7 @@ impl Cleaner {
                         group: &matcher.db().groups[e.group as usize].name,
                         key: format!("{:016x}", e.key),
                         docs: e.near_docs,
-                        example: &e.example,
+                        example: matcher.db().entries.example(entry as usize),
                     }
                 }
                 Matched::Context(evidence) => MatchOut::Context(evidence),

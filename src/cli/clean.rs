@@ -269,9 +269,10 @@ pub fn run(args: Args) -> Result<()> {
             stats
         }
     };
-    // The cleaner owns the database: half a million entries with two `String`s each on the
-    // man pages, whose frees took ~5 % of `clean --db` (perf). The process ends right after
-    // the summary, so its memory is handed back to the OS in one piece instead.
+    // The cleaner owns the database and its indexes (a format-1 file converted in memory, or
+    // the exact-key map and band index built at load), whose frees took ~5 % of `clean --db`
+    // when entries owned two `String`s each (perf). The process ends right after the summary,
+    // so its memory is handed back to the OS in one piece instead.
     std::mem::forget(cleaner);
     let [rep, near, cont, db, context] = stats.removed;
     print_summary(

@@ -1,8 +1,8 @@
 //! `dupsift inspect`: show a signature database.
 
 use super::common::stdout_error;
-use dupsift::sigdb::read_db;
-use dupsift::sigdb::summary::{summarize, top_entries};
+use dupsift::sigdb::read_db_version;
+use dupsift::sigdb::summary::{summarize_version, top_entries};
 use dupsift::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,8 +28,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let db = read_db(&args.db)?;
-    let summary = summarize(&db);
+    let (db, version) = read_db_version(&args.db)?;
+    let summary = summarize_version(&db, version);
     let top = top_entries(&db, &db.policy, args.top);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

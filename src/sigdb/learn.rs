@@ -13,7 +13,7 @@
 //! Groups could still be flushed to disk when a site's documents are contiguous.
 
 use super::{
-    finalize, truncate_str, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,
+    finalize, truncate_str, Entries, Entry, GroupInfo, Grouping, HashParams, Policy, SignatureDb,
     EXAMPLE_BYTES, NO_SIG,
 };
 use crate::blocks::analyze;
@@ -272,27 +272,29 @@ impl Learner {
         let mut sigs = self.sigs;
         sigs.shrink_to_fit();
         let mut from = Vec::with_capacity(sigs.len() / k);
-        let mut entries = Vec::with_capacity(accs.len());
-        entries.extend(accs.into_iter().map(|acc| {
+        let mut entries = Entries::with_capacity(accs.len(), self.examples.len());
+        for acc in accs {
             let sig = if acc.sig == NO_SIG {
                 NO_SIG
             } else {
                 from.push(acc.sig);
                 (from.len() - 1) as u32
             };
-            Entry {
-                group: acc.group,
-                key: acc.key,
-                docs: acc.docs,
-                occurrences: acc.occurrences,
-                near_docs: acc.docs,
-                words: acc.words,
-                shingles: acc.shingles,
-                sig,
-                example: self.examples[acc.example.0 as usize..acc.example.1 as usize].to_string(),
-                first_id: self.ids[acc.first_id as usize].clone(),
-            }
-        }));
+            entries.push(
+                Entry {
+                    group: acc.group,
+                    key: acc.key,
+                    docs: acc.docs,
+                    occurrences: acc.occurrences,
+                    near_docs: acc.docs,
+                    words: acc.words,
+                    shingles: acc.shingles,
+                    sig,
+                },
+                &self.examples[acc.example.0 as usize..acc.example.1 as usize],
+                &self.ids[acc.first_id as usize],
+            );
+        }
         drop((self.examples, self.ids));
         permute_chunks(&mut sigs, k, &from);
         let mut db = SignatureDb {
@@ -301,7 +303,7 @@ impl Learner {
             policy: self.policy,
             groups,
             entries,
-            sigs,
+            sigs: sigs.into(),
         };
         finalize(&mut db);
         db
@@ -386,21 +388,18 @@ mod tests {
                 }
             ]
         );
-        let menu: Vec<(u32, u64, u64)> = db
-            .entries
-            .iter()
-            .filter(|e| e.example == "Menu")
-            .map(|e| (e.group, e.docs, e.occurrences))
+        let e = &db.entries;
+        let menu: Vec<(u32, u64, u64)> = (0..e.len())
+            .filter(|&i| e.example(i) == "Menu")
+            .map(|i| (e.group[i], e.docs[i], e.occurrences[i]))
             .collect();
         assert_eq!(menu, [(0, 2, 3), (1, 1, 1)]);
-        let long_entries: Vec<(u64, u64)> = db
-            .entries
-            .iter()
-            .filter(|e| e.example.starts_with("All rights"))
-            .map(|e| (e.docs, e.near_docs))
+        let long_entries: Vec<(u64, u64)> = (0..e.len())
+            .filter(|&i| e.example(i).starts_with("All rights"))
+            .map(|i| (e.docs[i], e.near_docs[i]))
             .collect();
         assert_eq!(long_entries, [(1, 2), (1, 2)]);
-        let body = db.entries.iter().find(|e| e.example == "body two").unwrap();
-        assert_eq!((body.first_id.as_str(), body.near_docs), ("d1", 1));
+        let body = (0..e.len()).find(|&i| e.example(i) == "body two").unwrap();
+        assert_eq!((e.first_id(body), e.near_docs[body]), ("d1", 1));
     }
 }

@@ -186,14 +186,16 @@ impl Matcher {
         let mut active_keys: Vec<(u32, u64, u32)> = Vec::new();
         // Per group, the signature index of each entry of its `long`, in the same order.
         let mut long_sigs: Vec<Vec<u32>> = vec![Vec::new(); db.groups.len()];
-        for (i, e) in db.entries.iter().enumerate() {
-            if !policy.is_active(e.near_docs, e.words, db.groups[e.group as usize].docs) {
+        let e = &db.entries;
+        for i in 0..e.len() {
+            let group = e.group[i];
+            if !policy.is_active(e.near_docs[i], e.words[i], db.groups[group as usize].docs) {
                 continue;
             }
-            active_keys.push((e.group, e.key, i as u32));
-            if e.sig != super::NO_SIG {
-                groups[e.group as usize].long.push(i as u32);
-                long_sigs[e.group as usize].push(e.sig);
+            active_keys.push((group, e.key[i], i as u32));
+            if e.sig[i] != super::NO_SIG {
+                groups[group as usize].long.push(i as u32);
+                long_sigs[group as usize].push(e.sig[i]);
             }
         }
         let active = active_keys.len();
@@ -254,9 +256,9 @@ impl Matcher {
         self.group_ids.get(name).copied()
     }
 
-    /// Entry `i`.
-    pub fn entry(&self, i: u32) -> &Entry {
-        &self.db.entries[i as usize]
+    /// Entry `i` (its example and first document id: `self.db().entries.example(i)`...).
+    pub fn entry(&self, i: u32) -> Entry {
+        self.db.entries.get(i as usize)
     }
 
     /// The best match of `block` among the active entries of `group`.
@@ -305,8 +307,11 @@ impl Matcher {
         let params = &self.db.params.blocks;
         let mut best: Option<DbMatch> = None;
         for &i in candidates {
-            let e = &self.db.entries[i as usize];
-            let esig = self.db.signature(e).expect("long entry");
+            let (sig_id, e_shingles) = (
+                self.db.entries.sig[i as usize],
+                self.db.entries.shingles[i as usize],
+            );
+            let esig = self.db.signature_at(sig_id).expect("long entry");
             let j = estimate_jaccard(sig, esig);
             let found = if j >= self.threshold {
                 Some(DbMatch {
@@ -314,8 +319,8 @@ impl Matcher {
                     kind: MatchKind::Near,
                     score: j,
                 })
-            } else if (e.shingles as usize) > shingles {
-                let c = estimate_containment(sig, shingles, esig, e.shingles as usize);
+            } else if (e_shingles as usize) > shingles {
+                let c = estimate_containment(sig, shingles, esig, e_shingles as usize);
                 (c >= params.containment).then_some(DbMatch {
                     entry: i,
                     kind: MatchKind::Contained,

@@ -6,13 +6,14 @@
 //! [`super::finalize`]. So `merge(learn(A), learn(B)) == learn(A + B)` exactly (tested).
 
 use super::format::param_differences;
-use super::{finalize, Entry, GroupInfo, SignatureDb, NO_SIG};
+use super::{finalize, Entries, Entry, GroupInfo, SignatureDb, NO_SIG};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// An entry being merged with its own copy of its signature, keyed by (group name, key).
-type Merged = (Entry, Option<Vec<u32>>);
+/// An entry being merged with its own copies of its example, first document id and
+/// signature, keyed by (group name, key).
+type Merged = (Entry, String, String, Option<Vec<u32>>);
 
 /// Merges `dbs` (each with the path it came from, for messages). Refuses databases whose
 /// hash parameters, grouping or policy differ from the first one's.
@@ -53,16 +54,20 @@ pub fn merge(dbs: Vec<(PathBuf, SignatureDb)>) -> Result<SignatureDb> {
         for g in &db.groups {
             *groups.entry(g.name.clone()).or_default() += g.docs;
         }
-        for e in &db.entries {
+        for (i, e) in db.entries.iter().enumerate() {
             let name = db.groups[e.group as usize].name.clone();
             match entries.get_mut(&(name.clone(), e.key)) {
-                Some((acc, _)) => {
+                Some((acc, ..)) => {
                     acc.docs += e.docs;
                     acc.occurrences += e.occurrences;
                 }
                 None => {
-                    let sig = db.signature(e).map(<[u32]>::to_vec);
-                    entries.insert((name, e.key), (e.clone(), sig));
+                    let sig = db.signature(&e).map(<[u32]>::to_vec);
+                    let (example, first_id) = (db.entries.example(i), db.entries.first_id(i));
+                    entries.insert(
+                        (name, e.key),
+                        (e, example.to_string(), first_id.to_string(), sig),
+                    );
                 }
             }
         }
@@ -73,8 +78,9 @@ pub fn merge(dbs: Vec<(PathBuf, SignatureDb)>) -> Result<SignatureDb> {
         .map(|(i, name)| (name.as_str(), i as u32))
         .collect();
     let mut sigs = Vec::new();
-    let mut out = Vec::with_capacity(entries.len());
-    for ((name, _), (mut e, sig)) in entries {
+    let text: usize = entries.values().map(|m| m.1.len() + m.2.len()).sum();
+    let mut out = Entries::with_capacity(entries.len(), text);
+    for ((name, _), (mut e, example, first_id, sig)) in entries {
         e.group = group_index[name.as_str()];
         e.sig = match sig {
             Some(s) => {
@@ -83,7 +89,7 @@ pub fn merge(dbs: Vec<(PathBuf, SignatureDb)>) -> Result<SignatureDb> {
             }
             None => NO_SIG,
         };
-        out.push(e);
+        out.push(e, &example, &first_id);
     }
     let mut db = SignatureDb {
         params,
@@ -94,7 +100,7 @@ pub fn merge(dbs: Vec<(PathBuf, SignatureDb)>) -> Result<SignatureDb> {
             .map(|(name, docs)| GroupInfo { name, docs })
             .collect(),
         entries: out,
-        sigs,
+        sigs: sigs.into(),
     };
     finalize(&mut db);
     Ok(db)

@@ -20,11 +20,13 @@
 //! `near_docs` is the sum of `docs` over its cluster. Because the clustering depends only on
 //! the set of entries, never on arrival order, learn-then-merge and learn-on-union agree.
 
+pub mod column;
 pub mod format;
 pub mod learn;
 pub mod matcher;
 pub mod merge;
 pub mod summary;
+mod v1;
 
 use crate::blocks::BlockParams;
 use crate::cluster::UnionFind;
@@ -32,7 +34,8 @@ use crate::lsh::LshParams;
 use crate::minhash::estimate_jaccard;
 use serde::{Deserialize, Serialize};
 
-pub use format::{read_db, write_db, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+pub use column::Column;
+pub use format::{read_db, read_db_version, write_db, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub use learn::Learner;
 pub use matcher::{DbMatch, Matcher};
 pub use merge::merge;
@@ -194,8 +197,10 @@ pub struct GroupInfo {
 /// Sentinel of [`Entry::sig`] for short blocks (exact key only).
 pub const NO_SIG: u32 = u32::MAX;
 
-/// One distinct block of one group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One distinct block of one group: the fixed-size fields of entry `i` of [`Entries`], copied
+/// out of its columns. Its example text and first document id are [`Entries::example`] and
+/// [`Entries::first_id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     /// Index into [`SignatureDb::groups`].
     pub group: u32,
@@ -214,34 +219,240 @@ pub struct Entry {
     pub shingles: u32,
     /// Index of the signature in [`SignatureDb::sigs`] (in units of `num_perm`), or [`NO_SIG`].
     pub sig: u32,
-    /// The first occurrence's text, cut to [`EXAMPLE_BYTES`].
-    pub example: String,
-    /// Id of the first document it was seen in.
-    pub first_id: String,
 }
 
 /// Bytes of text kept per entry as an example.
 pub const EXAMPLE_BYTES: usize = 120;
 
+/// The entries as columns, one flat array per field, sorted by (group, key).
+///
+/// Why columns rather than a `Vec` of structs with two `String`s each: a format-2 file stores
+/// exactly these arrays, so a loaded database views them in the file's bytes ([`Column`])
+/// instead of decoding and allocating per entry. The example texts and first document ids are
+/// ranges of one UTF-8 `text` buffer: entry `i`'s example is `text[offsets[2i]..offsets[2i+1]]`
+/// and its first id `text[offsets[2i+1]..offsets[2i+2]]`. The text and offsets are private:
+/// they are only built by [`Entries::push`] or checked by [`Entries::from_columns`], so the
+/// accessors can slice without re-validating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entries {
+    pub group: Column<u32>,
+    pub key: Column<u64>,
+    pub docs: Column<u64>,
+    pub occurrences: Column<u64>,
+    pub near_docs: Column<u64>,
+    pub words: Column<u32>,
+    pub shingles: Column<u32>,
+    pub sig: Column<u32>,
+    text_offsets: Column<u64>,
+    text: Column<u8>,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            group: Column::default(),
+            key: Column::default(),
+            docs: Column::default(),
+            occurrences: Column::default(),
+            near_docs: Column::default(),
+            words: Column::default(),
+            shingles: Column::default(),
+            sig: Column::default(),
+            text_offsets: Column::from(vec![0]),
+            text: Column::default(),
+        }
+    }
+}
+
+/// The columns of [`Entries`] as stored, before their consistency is checked.
+pub struct RawEntries {
+    pub group: Column<u32>,
+    pub key: Column<u64>,
+    pub docs: Column<u64>,
+    pub occurrences: Column<u64>,
+    pub near_docs: Column<u64>,
+    pub words: Column<u32>,
+    pub shingles: Column<u32>,
+    pub sig: Column<u32>,
+    pub text_offsets: Column<u64>,
+    pub text: Column<u8>,
+}
+
+impl Entries {
+    /// Space for `n` entries with about `text` bytes of examples and ids.
+    pub fn with_capacity(n: usize, text: usize) -> Self {
+        let mut offsets = Vec::with_capacity(2 * n + 1);
+        offsets.push(0);
+        Entries {
+            group: Vec::with_capacity(n).into(),
+            key: Vec::with_capacity(n).into(),
+            docs: Vec::with_capacity(n).into(),
+            occurrences: Vec::with_capacity(n).into(),
+            near_docs: Vec::with_capacity(n).into(),
+            words: Vec::with_capacity(n).into(),
+            shingles: Vec::with_capacity(n).into(),
+            sig: Vec::with_capacity(n).into(),
+            text_offsets: offsets.into(),
+            text: Vec::with_capacity(text).into(),
+        }
+    }
+
+    /// Checks stored columns: equal lengths, `2 n + 1` offsets rising from 0 to the end of
+    /// `text`, each on a character boundary, and `text` UTF-8 (one pass over the whole
+    /// buffer). Returns what is wrong, for the error message.
+    pub fn from_columns(raw: RawEntries) -> std::result::Result<Entries, String> {
+        let n = raw.key.len();
+        let lens = [
+            raw.group.len(),
+            raw.docs.len(),
+            raw.occurrences.len(),
+            raw.near_docs.len(),
+            raw.words.len(),
+            raw.shingles.len(),
+            raw.sig.len(),
+        ];
+        if lens.iter().any(|&l| l != n) {
+            return Err(format!(
+                "entry columns of different lengths ({n} keys, others {lens:?})"
+            ));
+        }
+        if raw.text_offsets.len() != 2 * n + 1 {
+            return Err(format!(
+                "{} text offsets for {n} entries (want {})",
+                raw.text_offsets.len(),
+                2 * n + 1
+            ));
+        }
+        let text = std::str::from_utf8(&raw.text)
+            .map_err(|e| format!("the example text is not UTF-8 ({e})"))?;
+        let offs = &raw.text_offsets;
+        if offs[0] != 0 || offs[2 * n] != text.len() as u64 {
+            return Err(format!(
+                "text offsets span {}..{}, the text holds {} bytes",
+                offs[0],
+                offs[2 * n],
+                text.len()
+            ));
+        }
+        // Rising offsets (checked for all pairs before any is used to index).
+        if offs.windows(2).any(|w| w[0] > w[1]) {
+            return Err("text offsets out of order".into());
+        }
+        if let Some(o) = offs.iter().find(|&&o| !text.is_char_boundary(o as usize)) {
+            return Err(format!("text offset {o} splits a character"));
+        }
+        Ok(Entries {
+            group: raw.group,
+            key: raw.key,
+            docs: raw.docs,
+            occurrences: raw.occurrences,
+            near_docs: raw.near_docs,
+            words: raw.words,
+            shingles: raw.shingles,
+            sig: raw.sig,
+            text_offsets: raw.text_offsets,
+            text: raw.text,
+        })
+    }
+
+    /// Appends an entry (owned columns: views of a file are copied first).
+    pub fn push(&mut self, e: Entry, example: &str, first_id: &str) {
+        self.group.make_mut().push(e.group);
+        self.key.make_mut().push(e.key);
+        self.docs.make_mut().push(e.docs);
+        self.occurrences.make_mut().push(e.occurrences);
+        self.near_docs.make_mut().push(e.near_docs);
+        self.words.make_mut().push(e.words);
+        self.shingles.make_mut().push(e.shingles);
+        self.sig.make_mut().push(e.sig);
+        let text = self.text.make_mut();
+        let offsets = self.text_offsets.make_mut();
+        text.extend_from_slice(example.as_bytes());
+        offsets.push(text.len() as u64);
+        text.extend_from_slice(first_id.as_bytes());
+        offsets.push(text.len() as u64);
+    }
+
+    pub fn len(&self) -> usize {
+        self.key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.key.is_empty()
+    }
+
+    /// The fixed-size fields of entry `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Entry {
+        Entry {
+            group: self.group[i],
+            key: self.key[i],
+            docs: self.docs[i],
+            occurrences: self.occurrences[i],
+            near_docs: self.near_docs[i],
+            words: self.words[i],
+            shingles: self.shingles[i],
+            sig: self.sig[i],
+        }
+    }
+
+    /// Every entry, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Entry> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn text_range(&self, a: usize) -> &str {
+        let (s, e) = (
+            self.text_offsets[a] as usize,
+            self.text_offsets[a + 1] as usize,
+        );
+        // SAFETY: `text` is UTF-8 and every offset is a character boundary, in rising
+        // order: built so by `push` from `&str`s, or checked by `from_columns`; both are
+        // private, and `make_mut` is only called on them by `push`.
+        unsafe { std::str::from_utf8_unchecked(&self.text[s..e]) }
+    }
+
+    /// The first occurrence's text of entry `i`, cut to [`EXAMPLE_BYTES`].
+    pub fn example(&self, i: usize) -> &str {
+        self.text_range(2 * i)
+    }
+
+    /// Id of the first document entry `i` was seen in.
+    pub fn first_id(&self, i: usize) -> &str {
+        self.text_range(2 * i + 1)
+    }
+
+    /// The text offsets and the text, as stored (for the writer).
+    pub(crate) fn text_columns(&self) -> (&[u64], &[u8]) {
+        (&self.text_offsets, &self.text)
+    }
+}
+
 /// The database: parameters, policy, groups and entries sorted by (group, key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SignatureDb {
     pub params: HashParams,
     pub grouping: Grouping,
     pub policy: Policy,
     /// Sorted by name.
     pub groups: Vec<GroupInfo>,
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     /// Flat signatures, `num_perm` lanes each.
-    pub sigs: Vec<u32>,
+    pub sigs: Column<u32>,
 }
 
 impl SignatureDb {
     /// The signature of `entry`, if it has one.
     pub fn signature(&self, entry: &Entry) -> Option<&[u32]> {
-        (entry.sig != NO_SIG).then(|| {
+        self.signature_at(entry.sig)
+    }
+
+    /// Signature number `sig` (an [`Entry::sig`]), unless it is [`NO_SIG`].
+    #[inline]
+    pub fn signature_at(&self, sig: u32) -> Option<&[u32]> {
+        (sig != NO_SIG).then(|| {
             let k = self.params.num_perm;
-            let i = entry.sig as usize * k;
+            let i = sig as usize * k;
             &self.sigs[i..i + k]
         })
     }
@@ -251,10 +462,15 @@ impl SignatureDb {
         self.groups.iter().map(|g| g.docs).sum()
     }
 
-    /// Entries that are boilerplate under `policy`.
-    pub fn active<'a>(&'a self, policy: &'a Policy) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.entries.iter().filter(move |e| {
-            policy.is_active(e.near_docs, e.words, self.groups[e.group as usize].docs)
+    /// Indices of the entries that are boilerplate under `policy`.
+    pub fn active<'a>(&'a self, policy: &'a Policy) -> impl Iterator<Item = usize> + 'a {
+        let e = &self.entries;
+        (0..e.len()).filter(move |&i| {
+            policy.is_active(
+                e.near_docs[i],
+                e.words[i],
+                self.groups[e.group[i] as usize].docs,
+            )
         })
     }
 }
@@ -290,7 +506,7 @@ pub fn finalize(db: &mut SignatureDb) {
     let lsh = db.params.lsh;
     let threshold = db.params.blocks.near_threshold;
     let long: Vec<u32> = (0..n as u32)
-        .filter(|&i| db.entries[i as usize].sig != NO_SIG)
+        .filter(|&i| db.entries.sig[i as usize] != NO_SIG)
         .collect();
     // Every band hash in one pass over the signatures (band-major, 8 bytes x bands x long
     // entries: 24 MB on the man pages): computing them band by band read the 70 MB of
@@ -298,16 +514,18 @@ pub fn finalize(db: &mut SignatureDb) {
     let nl = long.len();
     let mut hashes = vec![0u64; lsh.bands * nl];
     for (j, &i) in long.iter().enumerate() {
-        let sig = db.signature(&db.entries[i as usize]).expect("has sig");
+        let sig = db
+            .signature_at(db.entries.sig[i as usize])
+            .expect("has sig");
         for b in 0..lsh.bands {
             hashes[b * nl + j] = band_hash(&lsh, sig, b) ^ (b as u64);
         }
     }
     // (group, band hash, entry) packed into one u128 so the sort compares integers rather
     // than tuples; the order, and so each bucket's heads, is the same.
-    // The groups of the long entries, gathered once: reading them from the 96-byte entries in
-    // every band's pass streamed all entries through the cache once per band.
-    let long_groups: Vec<u32> = long.iter().map(|&i| db.entries[i as usize].group).collect();
+    // The groups of the long entries, gathered once (one column read per band pass would
+    // stream it through the cache once per band).
+    let long_groups: Vec<u32> = long.iter().map(|&i| db.entries.group[i as usize]).collect();
     let mut bucket: Vec<u128> = Vec::with_capacity(nl);
     for b in 0..lsh.bands {
         bucket.clear();
@@ -330,8 +548,10 @@ pub fn finalize(db: &mut SignatureDb) {
                         continue;
                     }
                     let (sa, sb) = (
-                        db.signature(&db.entries[a as usize]).expect("has sig"),
-                        db.signature(&db.entries[b as usize]).expect("has sig"),
+                        db.signature_at(db.entries.sig[a as usize])
+                            .expect("has sig"),
+                        db.signature_at(db.entries.sig[b as usize])
+                            .expect("has sig"),
                     );
                     if estimate_jaccard(sa, sb) >= threshold {
                         uf.union(a, b);
@@ -343,11 +563,11 @@ pub fn finalize(db: &mut SignatureDb) {
     let mut sums = vec![0u64; n];
     for i in 0..n {
         let r = uf.find(i as u32) as usize;
-        sums[r] += db.entries[i].docs;
+        sums[r] += db.entries.docs[i];
     }
-    for i in 0..n {
-        let r = uf.find(i as u32) as usize;
-        db.entries[i].near_docs = sums[r];
+    let near_docs = db.entries.near_docs.make_mut();
+    for (i, near) in near_docs.iter_mut().enumerate() {
+        *near = sums[uf.find(i as u32) as usize];
     }
 }
 

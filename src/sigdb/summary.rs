@@ -1,6 +1,6 @@
 //! What `inspect` shows: the header, counts and the top entries of a database.
 
-use super::{Entry, Grouping, Policy, SignatureDb, FORMAT_VERSION};
+use super::{Grouping, Policy, SignatureDb};
 use serde::Serialize;
 
 /// Header and counts of a database.
@@ -43,12 +43,16 @@ pub struct TopEntry {
     pub first_id: String,
 }
 
-/// Summarizes `db` (version: the format this build writes, which every file it reads has been
-/// converted to in memory).
+/// Summarizes `db` as a file of the format this build writes would hold it.
 pub fn summarize(db: &SignatureDb) -> DbSummary {
+    summarize_version(db, super::FORMAT_VERSION)
+}
+
+/// Summarizes `db`, read from a file of format `format_version` ([`super::format::read_db_version`]).
+pub fn summarize_version(db: &SignatureDb, format_version: u16) -> DbSummary {
     let p = &db.params;
     DbSummary {
-        format_version: FORMAT_VERSION,
+        format_version,
         seed: p.blocks.shingler.seed,
         num_perm: p.num_perm,
         bands: p.lsh.bands,
@@ -65,7 +69,12 @@ pub fn summarize(db: &SignatureDb) -> DbSummary {
         groups: db.groups.len(),
         documents: db.documents(),
         entries: db.entries.len(),
-        long_entries: db.entries.iter().filter(|e| e.sig != super::NO_SIG).count(),
+        long_entries: db
+            .entries
+            .sig
+            .iter()
+            .filter(|&&s| s != super::NO_SIG)
+            .count(),
         active_entries: db.active(&db.policy).count(),
     }
 }
@@ -73,13 +82,14 @@ pub fn summarize(db: &SignatureDb) -> DbSummary {
 /// The `n` active entries (0 = all) in the most documents; ties by occurrences, then group
 /// and key, so the list is deterministic.
 pub fn top_entries(db: &SignatureDb, policy: &Policy, n: usize) -> Vec<TopEntry> {
-    let mut active: Vec<&Entry> = db.active(policy).collect();
-    active.sort_by(|a, b| {
-        (b.near_docs, b.occurrences, a.group, a.key).cmp(&(
-            a.near_docs,
-            a.occurrences,
-            b.group,
-            b.key,
+    let mut active: Vec<usize> = db.active(policy).collect();
+    let e = &db.entries;
+    active.sort_by(|&a, &b| {
+        (e.near_docs[b], e.occurrences[b], e.group[a], e.key[a]).cmp(&(
+            e.near_docs[a],
+            e.occurrences[a],
+            e.group[b],
+            e.key[b],
         ))
     });
     if n > 0 {
@@ -87,19 +97,19 @@ pub fn top_entries(db: &SignatureDb, policy: &Policy, n: usize) -> Vec<TopEntry>
     }
     active
         .into_iter()
-        .map(|e| {
-            let g = &db.groups[e.group as usize];
+        .map(|i| {
+            let g = &db.groups[e.group[i] as usize];
             TopEntry {
                 group: g.name.clone(),
-                key: format!("{:016x}", e.key),
-                docs: e.docs,
-                near_docs: e.near_docs,
+                key: format!("{:016x}", e.key[i]),
+                docs: e.docs[i],
+                near_docs: e.near_docs[i],
                 group_docs: g.docs,
-                occurrences: e.occurrences,
-                words: e.words,
-                long: e.sig != super::NO_SIG,
-                example: e.example.clone(),
-                first_id: e.first_id.clone(),
+                occurrences: e.occurrences[i],
+                words: e.words[i],
+                long: e.sig[i] != super::NO_SIG,
+                example: e.example(i).to_string(),
+                first_id: e.first_id(i).to_string(),
             }
         })
         .collect()

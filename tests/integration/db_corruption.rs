@@ -13,6 +13,10 @@ fn v1() -> Vec<u8> {
     std::fs::read(fixture("db/v1.dsig")).expect("fixture")
 }
 
+fn v2() -> Vec<u8> {
+    std::fs::read(fixture("db/v2.dsig")).expect("fixture")
+}
+
 /// `header` (from a real database) + `body`, with the body length and checksum a writer
 /// would have put there, so the file gets past every check before the body decoder.
 fn sealed(header: &[u8], body: &[u8]) -> Vec<u8> {
@@ -87,50 +91,63 @@ fn a_header_asking_for_billions_of_lanes_is_refused() {
     );
 }
 
+/// `bytes` with its checksum footer recomputed (damage the checksum would otherwise catch
+/// first, as from a buggy or hostile writer).
+fn resealed(bytes: &[u8]) -> Vec<u8> {
+    sealed(bytes, &bytes[HEADER_LEN..bytes.len() - 8])
+}
+
 /// Every kind of damage, each with its own message, on `merge` and `clean --db` as well as
-/// `inspect`; nothing is written.
+/// `inspect`, for both shipped formats; nothing is written.
 #[test]
 fn merge_and_clean_name_the_damaged_database() {
+    for good in [v1(), v2()] {
+        let mut flipped = good.clone();
+        flipped[HEADER_LEN + 40] ^= 0x10;
+        let mut older = good.clone();
+        older[8..10].copy_from_slice(&0u16.to_le_bytes());
+        let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+            ("flip.dsig", flipped, "checksum mismatch", "learn it again"),
+            (
+                "trunc.dsig",
+                good[..good.len() - 100].to_vec(),
+                "truncated",
+                "learn it again",
+            ),
+            (
+                "magic.dsig",
+                [b"PK\x03\x04\0\0\0\0".as_slice(), &good[8..]].concat(),
+                "not a dupsift signature database",
+                "pass a file written by `dupsift learn`",
+            ),
+            (
+                "newer.dsig",
+                [&good[..8], &[3, 0], &good[10..]].concat(),
+                "format version 3 is newer",
+                "upgrade dupsift",
+            ),
+            (
+                "older.dsig",
+                older,
+                "format version 0 is older",
+                "learn it again with this version",
+            ),
+            (
+                "garbage.dsig",
+                [good.as_slice(), b"xx"].concat(),
+                "trailing garbage",
+                "learn it again",
+            ),
+        ];
+        check_refused_everywhere(&good, cases);
+    }
+}
+
+/// Runs `inspect`, `merge` (after a good database) and `clean --db` on each damaged file and
+/// checks the message; no command leaves an output behind.
+fn check_refused_everywhere(good: &[u8], cases: Vec<(&str, Vec<u8>, &str, &str)>) {
     let dir = tempfile::tempdir().unwrap();
-    let good = v1();
-    let good_path = write(dir.path(), "good.dsig", &good);
-    let mut flipped = good.clone();
-    flipped[HEADER_LEN + 40] ^= 0x10;
-    let mut older = good.clone();
-    older[8..10].copy_from_slice(&0u16.to_le_bytes());
-    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("flip.dsig", flipped, "checksum mismatch", "learn it again"),
-        (
-            "trunc.dsig",
-            good[..good.len() - 100].to_vec(),
-            "truncated",
-            "learn it again",
-        ),
-        (
-            "magic.dsig",
-            [b"PK\x03\x04\0\0\0\0".as_slice(), &good[8..]].concat(),
-            "not a dupsift signature database",
-            "pass a file written by `dupsift learn`",
-        ),
-        (
-            "newer.dsig",
-            [&good[..8], &[2, 0], &good[10..]].concat(),
-            "format version 2 is newer",
-            "upgrade dupsift",
-        ),
-        (
-            "older.dsig",
-            older,
-            "format version 0 is older",
-            "learn it again with this version",
-        ),
-        (
-            "garbage.dsig",
-            [good.as_slice(), b"xx"].concat(),
-            "trailing garbage",
-            "learn it again",
-        ),
-    ];
+    let good_path = write(dir.path(), "good.dsig", good);
     let seed = fixture("site/globe-article.txt");
     for (name, bytes, what, fix) in cases {
         let bad = write(dir.path(), name, &bytes);
@@ -163,4 +180,78 @@ fn merge_and_clean_name_the_damaged_database() {
         );
         assert!(!out.exists(), "{name}: clean wrote an output");
     }
+}
+
+/// Format 2 stores columns as flat arrays the reader uses in place, so damage inside them
+/// that a valid checksum lets through (a buggy or hostile writer) must still be refused with
+/// a message naming it: a file cut at the start of every column (the body resealed so the
+/// cut gets past the size and checksum checks), a length beyond the file, offsets outside
+/// or inside a character of the example text, and text that is not UTF-8.
+#[test]
+fn damaged_v2_columns_are_named() {
+    use dupsift::sigdb::format::sections;
+    let good = v2();
+    let cols = sections(&good).expect("the fixture's layout");
+    assert_eq!(cols.len(), dupsift::sigdb::format::COLUMNS.len());
+    let at = |name: &str| cols.iter().find(|c| c.0 == name).unwrap().1;
+    let mut cases: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
+    for &(name, start, _) in &cols {
+        // Cut inside the column's length, and just after it (inside its values).
+        for cut in [start - 4, start + 1] {
+            let body = &good[HEADER_LEN..cut];
+            let what = if cut < start {
+                "the body ends inside the length"
+            } else {
+                "declares more data than the file holds"
+            };
+            cases.push((
+                format!("cut-{name}-{cut}.dsig"),
+                sealed(&good, body),
+                what,
+                "learn it again",
+            ));
+        }
+    }
+    let poke = |at: usize, v: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + v.len()].copy_from_slice(v);
+        resealed(&b)
+    };
+    let text = at("text");
+    let offsets = at("text_offsets");
+    cases.push((
+        "utf8.dsig".into(),
+        poke(text, &[0xff]),
+        "the example text is not UTF-8",
+        "learn it again",
+    ));
+    cases.push((
+        "offset.dsig".into(),
+        poke(offsets + 8, &u64::MAX.to_le_bytes()),
+        "text offsets out of order",
+        "learn it again",
+    ));
+    cases.push((
+        "span.dsig".into(),
+        poke(offsets, &5u64.to_le_bytes()),
+        "text offsets span 5..",
+        "learn it again",
+    ));
+    cases.push((
+        "len.dsig".into(),
+        poke(text - 8, &(1u64 << 40).to_le_bytes()),
+        "declares more data than the file holds: `text` claims",
+        "learn it again",
+    ));
+    cases.push((
+        "group.dsig".into(),
+        poke(at("group"), &9u32.to_le_bytes()),
+        "names a missing group",
+        "learn it again",
+    ));
+    let named: Vec<(&str, Vec<u8>, &str, &str)> = cases
+        .iter()
+        .map(|(n, b, w, f)| (n.as_str(), b.clone(), *w, *f))
+        .collect();
+    check_refused_everywhere(&good, named);
 }

@@ -291,43 +291,75 @@ fn damaged_or_mismatched_databases_are_refused_with_the_file_name() {
     assert!(err.contains("also an input"), "{err}");
 }
 
+/// Every shipped format stays readable: fixtures/db/v1.dsig (`dupsift learn fixtures/site -o
+/// fixtures/db/v1.dsig` at format 1, when fixtures/site held only globe-article.txt) and
+/// fixtures/db/v2.dsig (the same, at format 2: `dupsift learn DIR -o fixtures/db/v2.dsig` on a
+/// directory holding only a copy of fixtures/site/globe-article.txt).
 #[test]
-fn the_shipped_v1_fixture_still_opens() {
-    // fixtures/db/v1.dsig: `dupsift learn fixtures/site -o fixtures/db/v1.dsig` at format 1,
-    // when fixtures/site held only globe-article.txt.
-    let out = dupsift()
-        .args(["inspect", "fixtures/db/v1.dsig", "--json"])
-        .output()
+fn the_shipped_fixtures_still_open() {
+    for (version, fixture) in [(1, "fixtures/db/v1.dsig"), (2, "fixtures/db/v2.dsig")] {
+        let out = dupsift()
+            .args(["inspect", fixture, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let header: serde_json::Value = serde_json::from_str(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
         .unwrap();
-    assert!(out.status.success());
-    let header: serde_json::Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["format_version"], 1);
-    assert_eq!(header["documents"], 1);
-    assert_eq!(header["entries"], 36);
-    assert_eq!(header["num_perm"], 64);
-    assert_eq!(header["unit"], "line");
-    let dir = tempfile::tempdir().unwrap();
-    let o = dir.path().join("o.jsonl");
-    let err = ok(&[
-        "clean",
-        SEED,
-        "--db",
-        "fixtures/db/v1.dsig",
-        "--min-docs",
-        "1",
-        "-o",
-        s(&o),
-    ]);
-    // With --min-docs 1 every block of the page it was learned from is boilerplate.
-    assert_eq!(records(&o)[0]["text"], "");
-    assert!(err.contains("1 now empty"), "{err}");
+        assert_eq!(header["format_version"], version);
+        assert_eq!(header["documents"], 1);
+        assert_eq!(header["entries"], 36);
+        assert_eq!(header["long_entries"], 26);
+        assert_eq!(header["num_perm"], 64);
+        assert_eq!(header["unit"], "line");
+        let dir = tempfile::tempdir().unwrap();
+        let o = dir.path().join("o.jsonl");
+        let err = ok(&[
+            "clean",
+            SEED,
+            "--db",
+            fixture,
+            "--min-docs",
+            "1",
+            "-o",
+            s(&o),
+        ]);
+        // With --min-docs 1 every block of the page it was learned from is boilerplate.
+        assert_eq!(records(&o)[0]["text"], "", "{fixture}");
+        assert!(err.contains("1 now empty"), "{err}");
+    }
+}
+
+/// The two fixtures were learned from the same page: format 1 read through its old decoder
+/// and format 2 read in place give the same database, entry for entry (examples and first
+/// document ids included).
+#[test]
+fn the_v1_and_v2_fixtures_hold_the_same_database() {
+    use dupsift::sigdb::read_db_version;
+    let (a, va) = read_db_version(Path::new("fixtures/db/v1.dsig")).unwrap();
+    let (b, vb) = read_db_version(Path::new("fixtures/db/v2.dsig")).unwrap();
+    assert_eq!((va, vb), (1, 2));
+    assert!(b.entries.key.is_in_place() && !a.entries.key.is_in_place());
+    // Field by field: a failing `assert_eq!` on the whole database prints every column.
+    assert_eq!(a.params, b.params);
+    assert_eq!(
+        (&a.grouping, &a.policy, &a.groups),
+        (&b.grouping, &b.policy, &b.groups)
+    );
+    assert_eq!(a.entries.len(), b.entries.len());
+    for i in 0..a.entries.len() {
+        assert_eq!(a.entries.get(i), b.entries.get(i), "entry {i}");
+        assert_eq!(a.entries.example(i), b.entries.example(i), "entry {i}");
+        assert_eq!(a.entries.first_id(i), b.entries.first_id(i), "entry {i}");
+    }
+    assert!(a.sigs == b.sigs);
+    assert!(a == b);
+    assert!((0..b.entries.len()).any(|i| b.entries.example(i).contains("Globe")));
 }
 
 #[test]
@@ -342,7 +374,7 @@ fn inspect_lists_the_top_entries() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("format version 1") && text.contains("grouping: field \"site\""),
+        text.contains("format version 2") && text.contains("grouping: field \"site\""),
         "{text}"
     );
     let rows: Vec<&str> = text
