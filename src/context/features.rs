@@ -708,6 +708,7 @@ pub struct FeatureScratch {
     seen: FxHashSet<u64>,
     words: Vec<usize>,
     flagged: Vec<bool>,
+    kept: Vec<usize>,
 }
 
 /// [`page_features`] into `x` (replaced), reusing `scratch`.
@@ -723,7 +724,41 @@ pub fn page_features_into(
     scratch: &mut FeatureScratch,
     x: &mut Vec<f64>,
 ) {
-    let n = blocks.len();
+    page_rows(blocks.len(), |i| blocks[i], keys, rep, lex, scratch, x);
+}
+
+/// [`page_features_into`] for the blocks `spans` of `text` (no slice of block texts to
+/// build per page).
+pub fn span_features_into(
+    text: &str,
+    spans: &[crate::segment::Span],
+    keys: &[u64],
+    rep: &[Repetition],
+    lex: &Lexicon,
+    scratch: &mut FeatureScratch,
+    x: &mut Vec<f64>,
+) {
+    page_rows(
+        spans.len(),
+        |i| spans[i].text(text),
+        keys,
+        rep,
+        lex,
+        scratch,
+        x,
+    );
+}
+
+/// The rows of the `n` blocks `block(0..n)` (see [`page_features_into`]).
+fn page_rows<'a>(
+    n: usize,
+    block: impl Fn(usize) -> &'a str,
+    keys: &[u64],
+    rep: &[Repetition],
+    lex: &Lexicon,
+    scratch: &mut FeatureScratch,
+    x: &mut Vec<f64>,
+) {
     assert!(
         keys.len() == n && rep.len() == n,
         "one key and one evidence per block"
@@ -736,6 +771,7 @@ pub fn page_features_into(
         seen,
         words,
         flagged,
+        kept,
     } = scratch;
     key_count.clear();
     key_count.reserve(n);
@@ -747,7 +783,7 @@ pub fn page_features_into(
     words.clear();
     flagged.clear();
     for (i, row) in x.chunks_exact_mut(N_FEATURES).enumerate() {
-        text_features(blocks[i], lex, &mut row[..TEXT_END], tok);
+        text_features(block(i), lex, &mut row[..TEXT_END], tok);
         let r = rep[i];
         let inpage = key_count[&keys[i]] - 1;
         let f = r.site_count >= FLAG_MIN_SITE_COUNT || inpage >= 1;
@@ -765,19 +801,22 @@ pub fn page_features_into(
         words.push(row[WORDS] as usize);
         flagged.push(f);
     }
-    position_features(x, words, flagged);
+    position_features(x, words, flagged, kept);
     neighbour_features(x, n);
 }
 
 /// Columns 26..43 (see the module docs and the README's definitions).
-fn position_features(x: &mut [f64], words: &[usize], flagged: &[bool]) {
+fn position_features(x: &mut [f64], words: &[usize], flagged: &[bool], kept: &mut Vec<usize>) {
     let n = words.len();
     let total: usize = words.iter().sum();
-    let kept: Vec<usize> = words
-        .iter()
-        .zip(flagged)
-        .map(|(&w, &f)| if f { 0 } else { w })
-        .collect();
+    kept.clear();
+    kept.extend(
+        words
+            .iter()
+            .zip(flagged)
+            .map(|(&w, &f)| if f { 0 } else { w }),
+    );
+    let kept = &kept[..];
     let total_kept: usize = kept.iter().sum();
     let run = best_run(words.iter().zip(flagged).map(|(&w, &f)| {
         if f {
