@@ -1253,6 +1253,29 @@ mod tests {
                 assert_eq!(s & keep, p & keep, "{n} rows");
             }
         }
+        // Narrow batches: every column between two neighbouring thresholds of its feature,
+        // on one, or just above one (most conditions decided by the range, a few compared).
+        for (case, nudge) in [(0u64, 0i64), (1, 1), (2, -1)] {
+            let mut cols = vec![0.0; b.features.len() * BATCH];
+            for (u, &(_, a, e)) in b.features.iter().enumerate() {
+                let t = b.thresholds[(a + (e - a) / 2) as usize];
+                for r in 0..BATCH {
+                    let bits = t.to_bits() as i64 + nudge * (r as i64 % 3);
+                    cols[u * BATCH + r] = f64::from_bits(bits as u64);
+                }
+            }
+            let mut got = vec![0; b.thresholds.len()];
+            b.conditions(&cols, BATCH, &mut got);
+            let mut scalar = vec![0; b.thresholds.len()];
+            b.conditions_portable(&cols, BATCH, &mut scalar);
+            let mut direct = vec![0; b.thresholds.len()];
+            for (u, &(_, a, e)) in b.features.iter().enumerate() {
+                let col = &cols[u * BATCH..(u + 1) * BATCH];
+                b.compare_portable(col, a as usize..e as usize, &mut direct);
+            }
+            assert_eq!(got, direct, "case {case}");
+            assert_eq!(scalar, direct, "case {case}");
+        }
     }
 
     #[test]
