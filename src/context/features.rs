@@ -12,7 +12,7 @@
 //! of the Alphabetic property (Python `isalpha` is letters only), and `split_whitespace` does
 //! not split on U+001C..U+001F.
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// Version of these definitions; a model trained on another version is refused.
 pub const FEATURE_VERSION: u16 = 1;
@@ -887,8 +887,9 @@ pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Le
 #[derive(Debug, Default)]
 pub struct FeatureScratch {
     tok: String,
-    key_count: FxHashMap<u64, u32>,
-    seen: FxHashSet<u64>,
+    /// Per key on the page: (copies, first block with it): `inpage_count` and
+    /// `inpage_first` from one lookup per block.
+    key_count: FxHashMap<u64, (u32, u32)>,
     words: Vec<usize>,
     flagged: Vec<bool>,
     kept: Vec<usize>,
@@ -951,24 +952,22 @@ fn page_rows<'a>(
     let FeatureScratch {
         tok,
         key_count,
-        seen,
         words,
         flagged,
         kept,
     } = scratch;
     key_count.clear();
     key_count.reserve(n);
-    for &k in keys {
-        *key_count.entry(k).or_default() += 1;
+    for (i, &k) in keys.iter().enumerate() {
+        key_count.entry(k).or_insert((0, i as u32)).0 += 1;
     }
-    seen.clear();
-    seen.reserve(n);
     words.clear();
     flagged.clear();
     for (i, row) in x.chunks_exact_mut(N_FEATURES).enumerate() {
         text_features(block(i), lex, &mut row[..TEXT_END], tok);
         let r = rep[i];
-        let inpage = key_count[&keys[i]] - 1;
+        let (copies, first) = key_count[&keys[i]];
+        let inpage = copies - 1;
         let f = r.site_count >= FLAG_MIN_SITE_COUNT || inpage >= 1;
         row[19] = r.site_pages as f64;
         row[20] = r.site_count as f64;
@@ -979,7 +978,7 @@ fn page_rows<'a>(
         };
         row[22] = r.other_sites as f64;
         row[23] = inpage as f64;
-        row[24] = flag(seen.insert(keys[i]));
+        row[24] = flag(first as usize == i);
         row[25] = flag(f);
         words.push(row[WORDS] as usize);
         flagged.push(f);
