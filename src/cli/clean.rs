@@ -209,6 +209,10 @@ pub fn run(args: Args) -> Result<()> {
     let cleaner = match (policy, db) {
         (CleanPolicy::Context, db) => {
             let context = ContextCleaner::new(Model::shipped()?, block_params, db.as_ref());
+            // The context index copies what it needs; the database itself is left to process
+            // exit like the cleaner below (freeing its 1.1 M strings here cost ~4 % of
+            // `clean --policy context` on the man pages, perf).
+            std::mem::forget(db);
             Cleaner::with_context(match args.context_threshold {
                 Some(t) => context.with_threshold(t),
                 None => context,

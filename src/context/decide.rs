@@ -27,31 +27,54 @@ pub fn decide(
     alpha: f64,
     run_penalty: Option<f64>,
 ) -> Vec<Decision> {
+    let mut out = Vec::new();
+    decide_into(
+        p,
+        words,
+        threshold,
+        alpha,
+        run_penalty,
+        &mut Vec::new(),
+        &mut out,
+    );
+    out
+}
+
+/// [`decide`] into `out` (replaced), with `smoothed` as scratch: the per-page buffers of
+/// `clean --policy context` are reused from page to page (see `super::Scratch`).
+pub fn decide_into(
+    p: &[f64],
+    words: &[f64],
+    threshold: f64,
+    alpha: f64,
+    run_penalty: Option<f64>,
+    smoothed: &mut Vec<f64>,
+    out: &mut Vec<Decision>,
+) {
     let n = p.len();
-    let smoothed: Vec<f64> = if alpha == 0.0 || n < 2 {
-        p.to_vec()
+    // Without smoothing (the shipped model) the probabilities are used as they are.
+    let q: &[f64] = if alpha == 0.0 || n < 2 {
+        p
     } else {
-        (0..n)
-            .map(|i| {
-                let nb = match i {
-                    0 => p[1],
-                    _ if i == n - 1 => p[n - 2],
-                    _ => (p[i - 1] + p[i + 1]) / 2.0,
-                };
-                (1.0 - alpha) * p[i] + alpha * nb
-            })
-            .collect()
+        smoothed.clear();
+        smoothed.extend((0..n).map(|i| {
+            let nb = match i {
+                0 => p[1],
+                _ if i == n - 1 => p[n - 2],
+                _ => (p[i - 1] + p[i + 1]) / 2.0,
+            };
+            (1.0 - alpha) * p[i] + alpha * nb
+        }));
+        smoothed
     };
-    let mut out: Vec<Decision> = smoothed
-        .iter()
-        .map(|&q| {
-            if q >= threshold {
-                Decision::Model
-            } else {
-                Decision::Keep
-            }
-        })
-        .collect();
+    out.clear();
+    out.extend(q.iter().map(|&q| {
+        if q >= threshold {
+            Decision::Model
+        } else {
+            Decision::Keep
+        }
+    }));
     if let Some(pen) = run_penalty {
         let scores = out.iter().zip(words).map(|(d, &w)| match d {
             Decision::Keep => w,
@@ -64,7 +87,6 @@ pub fn decide(
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

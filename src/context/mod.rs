@@ -23,7 +23,7 @@ use crate::segment::segment;
 use crate::sigdb::{Grouping, SignatureDb};
 use decide::Decision;
 use evidence::KeyIndex;
-use features::{page_features_into, FeatureScratch, Lexicon, Repetition};
+use features::{span_features_into, FeatureScratch, Lexicon, Repetition};
 use model::Model;
 
 /// The model's input for one page.
@@ -63,6 +63,9 @@ struct Scratch {
     features: FeatureScratch,
     x: Vec<f64>,
     p: Vec<f64>,
+    words: Vec<f64>,
+    smoothed: Vec<f64>,
+    decisions: Vec<Decision>,
 }
 
 thread_local! {
@@ -155,9 +158,9 @@ impl ContextCleaner {
                     .extend(s.keys.iter().map(|&k| index.repetition(group, k)));
             }
         }
-        let texts: Vec<&str> = spans.iter().map(|sp| sp.text(text)).collect();
-        page_features_into(
-            &texts,
+        span_features_into(
+            text,
+            &spans,
             &s.keys,
             &s.rep,
             &self.lexicon,
@@ -169,64 +172,82 @@ impl ContextCleaner {
 
     /// The verdict on every block of `text`; `record` is the JSON record (for the group).
     pub fn classify(&self, text: &str, record: Option<&str>) -> PageVerdict {
-        SCRATCH.with_borrow_mut(|s| self.classify_with(text, record, s))
+        SCRATCH.with_borrow_mut(|s| {
+            let spans = self.decide_into(text, record, s);
+            let nf = features::N_FEATURES;
+            let blocks = (0..spans.len())
+                .map(|i| BlockVerdict {
+                    span: spans[i],
+                    repetition: s.rep[i],
+                    inpage: s.x[i * nf + 23] as u64,
+                    p: s.p[i],
+                    decision: s.decisions[i],
+                })
+                .collect();
+            PageVerdict { blocks }
+        })
     }
 
-    fn classify_with(&self, text: &str, record: Option<&str>, s: &mut Scratch) -> PageVerdict {
+    /// Features, probabilities (`s.p`) and decisions (`s.decisions`) of the blocks of
+    /// `text`, in `s`; returns the spans.
+    fn decide_into(
+        &self,
+        text: &str,
+        record: Option<&str>,
+        s: &mut Scratch,
+    ) -> Vec<crate::segment::Span> {
         let spans = self.features_into(text, record, s);
-        let (rep, x) = (&s.rep, &s.x);
-        self.model.predict(x, &mut s.p);
-        let p = &s.p;
+        self.model.predict(&s.x, &mut s.p);
         let nf = features::N_FEATURES;
-        let words: Vec<f64> = x.chunks_exact(nf).map(|r| r[0]).collect();
+        s.words.clear();
+        s.words.extend(s.x.chunks_exact(nf).map(|r| r[0]));
         let meta = &self.model.meta;
-        let decisions = decide::decide(
-            p,
-            &words,
+        decide::decide_into(
+            &s.p,
+            &s.words,
             self.threshold,
             meta.smoothing_alpha,
             meta.run_penalty,
+            &mut s.smoothed,
+            &mut s.decisions,
         );
-        let blocks = (0..spans.len())
-            .map(|i| BlockVerdict {
-                span: spans[i],
-                repetition: rep[i],
-                inpage: x[i * nf + 23] as u64,
-                p: p[i],
-                decision: decisions[i],
-            })
-            .collect();
-        PageVerdict { blocks }
+        spans
     }
 
     /// Cleans `text`: removes every block the model (or the best run) decided is boilerplate.
+    /// (The same as [`ContextCleaner::classify`]'s non-kept blocks, without building the
+    /// verdicts of the kept ones.)
     pub fn clean(&self, text: &str, record: Option<&str>) -> Cleaned {
-        let verdict = self.classify(text, record);
-        let removals: Vec<Removal> = verdict
-            .blocks
-            .iter()
-            .filter(|b| b.decision != Decision::Keep)
-            .map(|b| Removal {
-                span: b.span,
-                reason: Reason::Context,
-                score: b.p,
-                matched: Matched::Context(ContextEvidence {
-                    by: if b.decision == Decision::Model {
-                        "model"
-                    } else {
-                        "run"
-                    },
-                    site_docs: b.repetition.site_count,
-                    site_pages: b.repetition.site_pages,
-                    other_sites: b.repetition.other_sites,
-                    inpage: b.inpage,
-                }),
-            })
-            .collect();
-        Cleaned {
-            text: rewrite(text, &removals),
-            blocks: verdict.blocks.len(),
-            removals,
-        }
+        SCRATCH.with_borrow_mut(|s| {
+            let spans = self.decide_into(text, record, s);
+            let nf = features::N_FEATURES;
+            let removals: Vec<Removal> = (0..spans.len())
+                .filter(|&i| s.decisions[i] != Decision::Keep)
+                .map(|i| {
+                    let r = s.rep[i];
+                    Removal {
+                        span: spans[i],
+                        reason: Reason::Context,
+                        score: s.p[i],
+                        matched: Matched::Context(ContextEvidence {
+                            by: if s.decisions[i] == Decision::Model {
+                                "model"
+                            } else {
+                                "run"
+                            },
+                            site_docs: r.site_count,
+                            site_pages: r.site_pages,
+                            other_sites: r.other_sites,
+                            inpage: s.x[i * nf + 23] as u64,
+                        }),
+                    }
+                })
+                .collect();
+            Cleaned {
+                text: rewrite(text, &removals),
+                blocks: spans.len(),
+                removals,
+            }
+        })
     }
 }

@@ -124,6 +124,65 @@ struct Batched {
     /// each heap-order internal node `k`, each tree (lane) `l`: the node's condition
     /// (`never` for padding nodes and for the lanes past the last tree).
     lanes: Vec<u32>,
+    /// The leaves of each tree as at most [`COMPACT_LEAVES`] distinct values, for
+    /// [`Batched::walk_avx512`]'s gather-free leaf lookup (`None`: a tree deeper than
+    /// [`COMPACT_DEPTH`] or with more distinct leaf values; the leaves are then gathered).
+    compact: Option<CompactLeaves>,
+}
+
+/// Deepest trees of [`CompactLeaves`]: a padded leaf index is below 64, one byte lane of a
+/// 512-bit byte permute.
+const COMPACT_DEPTH: usize = 6;
+
+/// Distinct leaf values per tree in [`CompactLeaves`]: four registers of eight f64, two
+/// two-register permutes and a blend.
+const COMPACT_LEAVES: usize = 32;
+
+/// Every tree's leaves as its distinct values, and the map from padded leaf index to them.
+///
+/// Why: the walk's per-row leaf lookup was one 8-lane gather per tree and 8 rows (1,600 per
+/// batch of 64 rows, about as many as the node gathers), the larger part of the walk's time
+/// (perf). LightGBM trees with 31 leaves have at most 31 distinct leaf values, which fit
+/// four registers: a byte permute maps the 64 rows' padded indices to value indices at
+/// once, and each 8 rows take two `vpermt2pd` and a blend instead of a gather. The values are
+/// the same f64s (a padded slot maps to the value it holds), so the sums are unchanged.
+#[derive(Debug, Clone)]
+struct CompactLeaves {
+    /// Per tree 64 bytes: padded leaf index -> value index (< [`COMPACT_LEAVES`]).
+    map: Vec<u8>,
+    /// Per tree [`COMPACT_LEAVES`] values (unused slots 0.0).
+    values: Vec<f64>,
+}
+
+impl CompactLeaves {
+    /// The compact leaves of `model`'s padded trees, if every tree fits.
+    fn new(model: &Model) -> Option<CompactLeaves> {
+        if model.depth > COMPACT_DEPTH {
+            return None;
+        }
+        let n_leaves = 1usize << model.depth;
+        let mut map = vec![0u8; 64 * model.trees];
+        let mut values = vec![0.0; COMPACT_LEAVES * model.trees];
+        for t in 0..model.trees {
+            let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
+            let mut distinct: Vec<u64> = Vec::new();
+            for (i, v) in leaf.iter().enumerate() {
+                let k = match distinct.iter().position(|&d| d == v.to_bits()) {
+                    Some(k) => k,
+                    None => {
+                        distinct.push(v.to_bits());
+                        distinct.len() - 1
+                    }
+                };
+                if k >= COMPACT_LEAVES {
+                    return None;
+                }
+                map[64 * t + i] = k as u8;
+                values[COMPACT_LEAVES * t + k] = *v;
+            }
+        }
+        Some(CompactLeaves { map, values })
+    }
 }
 
 /// An internal node of [`Batched`]: children are reach slots (a leaf child's slot is the
@@ -145,6 +204,8 @@ const TREE_LANES: usize = 8;
 thread_local! {
     /// Tests: make [`Batched::accumulate`] take the portable preorder walk.
     static FORCE_PORTABLE_WALK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tests: make the AVX-512 walk gather the leaves instead of permuting compact ones.
+    static FORCE_GATHER_LEAVES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// An internal node of a padded tree: go right when `x[feature] > threshold`.
@@ -302,6 +363,7 @@ impl Model {
         if depth <= BATCH_MAX_DEPTH {
             let mut b = Batched::new(raw, depth);
             b.lanes = b.tree_lanes(&model);
+            b.compact = CompactLeaves::new(&model);
             model.batched = Some(b);
         }
         Ok(model)
@@ -518,6 +580,7 @@ impl Batched {
             cond_slots: (conds.len() + 1).next_power_of_two(),
             never: conds.len() as u32,
             lanes: Vec::new(),
+            compact: None,
         }
     }
 
@@ -579,8 +642,30 @@ impl Batched {
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && !FORCE_PORTABLE_WALK.get()
                 {
-                    // SAFETY: AVX-512F/BW checked; `lanes` holds condition slots < cond_slots.
-                    unsafe { self.walk_avx512(model, &s.conds, &mut s.levels, valid, out) };
+                    match &self.compact {
+                        Some(c)
+                            if std::arch::is_x86_feature_detected!("avx512vbmi")
+                                && !FORCE_GATHER_LEAVES.get() =>
+                        {
+                            // SAFETY: AVX-512F/BW/VBMI checked; `lanes` holds condition
+                            // slots < cond_slots.
+                            unsafe {
+                                self.walk_avx512_compact(
+                                    model,
+                                    c,
+                                    &s.conds,
+                                    &mut s.levels,
+                                    valid,
+                                    out,
+                                )
+                            };
+                        }
+                        // SAFETY: AVX-512F/BW checked; `lanes` holds condition slots <
+                        // cond_slots.
+                        _ => unsafe {
+                            self.walk_avx512(model, &s.conds, &mut s.levels, valid, out)
+                        },
+                    }
                     continue;
                 }
                 for t in 0..model.trees {
@@ -622,60 +707,149 @@ impl Batched {
         valid: u64,
         out: &mut [f64],
     ) {
-        use std::arch::x86_64::*;
-        let depth = model.depth;
-        let internal = (1usize << depth) - 1;
-        let n_leaves = internal + 1;
-        let mut right_lanes = [0u64; BATCH_MAX_DEPTH * TREE_LANES];
-        let half = 1 << (BATCH_MAX_DEPTH - 1);
-        assert!(conds.len() >= self.cond_slots && self.lanes.len().is_multiple_of(TREE_LANES));
-        assert!(levels.len() >= 2 * half, "two levels of masks");
-        let (mut cur, mut next) = levels.split_at_mut(half);
-        for (g, idx) in self.lanes.chunks_exact(internal * TREE_LANES).enumerate() {
-            // The masks of level d's nodes (heap slots first..first + 2^d) are cur[0..2^d];
-            // their children's go to next[0..2^(d+1)], then the two swap.
-            cur[0] = [valid; TREE_LANES];
-            for d in 0..depth {
-                let first = (1usize << d) - 1;
-                let mut acc = _mm512_setzero_si512();
-                for j in 0..1usize << d {
-                    let k = first + j;
-                    // SAFETY: idx holds TREE_LANES u32 per internal node k < internal;
-                    // every index is a condition slot < cond_slots <= conds.len(); cur and
-                    // next entries are 8 u64 each.
-                    unsafe {
-                        let i = _mm256_loadu_si256(idx.as_ptr().add(k * TREE_LANES).cast());
-                        let c = _mm512_i32gather_epi64::<8>(i, conds.as_ptr().cast());
-                        let r = _mm512_loadu_si512(cur[j].as_ptr().cast());
-                        let rc = _mm512_and_si512(r, c);
-                        acc = _mm512_or_si512(acc, rc);
-                        if d + 1 < depth {
-                            let left = _mm512_andnot_si512(c, r);
-                            _mm512_storeu_si512(next[2 * j].as_mut_ptr().cast(), left);
-                            _mm512_storeu_si512(next[2 * j + 1].as_mut_ptr().cast(), rc);
-                        }
-                    }
-                }
-                // SAFETY: right_lanes holds TREE_LANES u64 per depth < BATCH_MAX_DEPTH.
-                unsafe {
-                    _mm512_storeu_si512(right_lanes.as_mut_ptr().add(d * TREE_LANES).cast(), acc)
-                };
-                std::mem::swap(&mut cur, &mut next);
-            }
-            for l in 0..TREE_LANES {
+        let n_leaves = 1usize << model.depth;
+        for g in 0..self.lanes.len() / ((n_leaves - 1) * TREE_LANES) {
+            // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
+            let right_lanes = unsafe { self.group_right(model, g, conds, levels, valid) };
+            for l in 0..TREE_LANES.min(model.trees - g * TREE_LANES) {
                 let t = g * TREE_LANES + l;
-                if t >= model.trees {
-                    break;
-                }
                 let mut right = [0u64; BATCH_MAX_DEPTH];
-                for (d, r) in right[..depth].iter_mut().enumerate() {
+                for (d, r) in right[..model.depth].iter_mut().enumerate() {
                     *r = right_lanes[d * TREE_LANES + l];
                 }
                 let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
                 // SAFETY: AVX-512F/BW are enabled here; leaf indices are < 2^depth.
-                unsafe { add_leaves_avx512(&right[..depth], leaf, out) };
+                unsafe { add_leaves_avx512(&right[..model.depth], leaf, out) };
             }
         }
+    }
+
+    /// [`Batched::walk_avx512`] with the leaves looked up by permutes from
+    /// [`CompactLeaves`] instead of gathered, and the 64 rows' sums kept in eight registers
+    /// for the whole batch (added in tree order from `out`'s values, as the gathering walk
+    /// does: the same f64 additions in the same order).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    unsafe fn walk_avx512_compact(
+        &self,
+        model: &Model,
+        compact: &CompactLeaves,
+        conds: &[u64],
+        levels: &mut [[u64; TREE_LANES]],
+        valid: u64,
+        out: &mut [f64],
+    ) {
+        use std::arch::x86_64::*;
+        let depth = model.depth;
+        assert!(depth <= COMPACT_DEPTH && out.len() <= BATCH);
+        assert!(compact.map.len() >= 64 * model.trees);
+        assert!(compact.values.len() >= COMPACT_LEAVES * model.trees);
+        let n = out.len();
+        let row_mask = |q: usize| -> __mmask8 {
+            let left = n.saturating_sub(8 * q).min(8);
+            ((1u16 << left) - 1) as __mmask8
+        };
+        // SAFETY: masked loads of the rows of `out` (rows past `n` are masked off).
+        let mut acc: [__m512d; 8] = std::array::from_fn(|q| unsafe {
+            _mm512_maskz_loadu_pd(row_mask(q), out.as_ptr().add((8 * q).min(n)))
+        });
+        let internal = (1usize << depth) - 1;
+        let mut bytes = [0u8; BATCH];
+        let sixteen = _mm512_set1_epi64(16);
+        for g in 0..self.lanes.len() / (internal * TREE_LANES) {
+            // SAFETY: the caller's checks (AVX-512F/BW/VBMI, condition slots < cond_slots).
+            let right_lanes = unsafe { self.group_right(model, g, conds, levels, valid) };
+            for l in 0..TREE_LANES.min(model.trees - g * TREE_LANES) {
+                let t = g * TREE_LANES + l;
+                let mut idx = _mm512_setzero_si512();
+                for d in 0..depth {
+                    let bit = _mm512_set1_epi8((1u8 << (depth - 1 - d)) as i8);
+                    let m = right_lanes[d * TREE_LANES + l];
+                    idx = _mm512_or_si512(idx, _mm512_maskz_mov_epi8(m, bit));
+                }
+                // SAFETY: map holds 64 bytes and values COMPACT_LEAVES f64 per tree
+                // (asserted above); `bytes` holds 64 bytes; every value index is below
+                // COMPACT_LEAVES = 32, so bit 4 picks the upper two registers and bits 0..3
+                // the value within a pair (`vpermt2pd` reads bits 0..3 only).
+                unsafe {
+                    let map = _mm512_loadu_si512(compact.map.as_ptr().add(64 * t).cast());
+                    let vi = _mm512_permutexvar_epi8(idx, map);
+                    _mm512_storeu_si512(bytes.as_mut_ptr().cast(), vi);
+                    let v = compact.values.as_ptr().add(COMPACT_LEAVES * t);
+                    let (v0, v1) = (_mm512_loadu_pd(v), _mm512_loadu_pd(v.add(8)));
+                    let (v2, v3) = (_mm512_loadu_pd(v.add(16)), _mm512_loadu_pd(v.add(24)));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let i =
+                            _mm512_cvtepu8_epi64(_mm_loadl_epi64(bytes.as_ptr().add(8 * q).cast()));
+                        let lo = _mm512_permutex2var_pd(v0, i, v1);
+                        let hi = _mm512_permutex2var_pd(v2, i, v3);
+                        let upper = _mm512_test_epi64_mask(i, sixteen);
+                        *a = _mm512_add_pd(*a, _mm512_mask_blend_pd(upper, lo, hi));
+                    }
+                }
+            }
+        }
+        for (q, a) in acc.iter().enumerate() {
+            // SAFETY: masked stores of the rows of `out`.
+            unsafe { _mm512_mask_storeu_pd(out.as_mut_ptr().add((8 * q).min(n)), row_mask(q), *a) };
+        }
+    }
+
+    /// The node walk of tree group `g` (trees `8g..8g + 8`, one per lane): for each depth
+    /// `d`, lane `l` of `result[8d..8d + 8]` holds the rows of tree `8g + l` that went right
+    /// at depth `d`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn group_right(
+        &self,
+        model: &Model,
+        g: usize,
+        conds: &[u64],
+        levels: &mut [[u64; TREE_LANES]],
+        valid: u64,
+    ) -> [u64; BATCH_MAX_DEPTH * TREE_LANES] {
+        use std::arch::x86_64::*;
+        let depth = model.depth;
+        let internal = (1usize << depth) - 1;
+        let mut right_lanes = [0u64; BATCH_MAX_DEPTH * TREE_LANES];
+        let half = 1 << (BATCH_MAX_DEPTH - 1);
+        assert!(conds.len() >= self.cond_slots);
+        assert!(self.lanes.len() >= (g + 1) * internal * TREE_LANES);
+        assert!(levels.len() >= 2 * half, "two levels of masks");
+        let idx = &self.lanes[g * internal * TREE_LANES..(g + 1) * internal * TREE_LANES];
+        let (mut cur, mut next) = levels.split_at_mut(half);
+        // The masks of level d's nodes (heap slots first..first + 2^d) are cur[0..2^d];
+        // their children's go to next[0..2^(d+1)], then the two swap.
+        cur[0] = [valid; TREE_LANES];
+        for d in 0..depth {
+            let first = (1usize << d) - 1;
+            let mut acc = _mm512_setzero_si512();
+            for j in 0..1usize << d {
+                let k = first + j;
+                // SAFETY: idx holds TREE_LANES u32 per internal node k < internal; every
+                // index is a condition slot < cond_slots <= conds.len() (the caller's
+                // promise); cur and next entries are 8 u64 each.
+                unsafe {
+                    let i = _mm256_loadu_si256(idx.as_ptr().add(k * TREE_LANES).cast());
+                    let c = _mm512_i32gather_epi64::<8>(i, conds.as_ptr().cast());
+                    let r = _mm512_loadu_si512(cur[j].as_ptr().cast());
+                    let rc = _mm512_and_si512(r, c);
+                    acc = _mm512_or_si512(acc, rc);
+                    if d + 1 < depth {
+                        let left = _mm512_andnot_si512(c, r);
+                        _mm512_storeu_si512(next[2 * j].as_mut_ptr().cast(), left);
+                        _mm512_storeu_si512(next[2 * j + 1].as_mut_ptr().cast(), rc);
+                    }
+                }
+            }
+            // SAFETY: right_lanes holds TREE_LANES u64 per depth < BATCH_MAX_DEPTH.
+            unsafe {
+                _mm512_storeu_si512(right_lanes.as_mut_ptr().add(d * TREE_LANES).cast(), acc)
+            };
+            std::mem::swap(&mut cur, &mut next);
+        }
+        right_lanes
     }
 
     /// `conds[c]`: the rows (bits) of the first `n` whose column value is above condition
@@ -1010,18 +1184,42 @@ mod tests {
             let mut walk = vec![0.0; n];
             m.accumulate(&rows, &mut walk);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            // The dispatched walk (eight trees per register with AVX-512) and the portable
-            // preorder walk.
-            for portable in [false, true] {
+            // The dispatched walk (eight trees per register with AVX-512, compact leaves
+            // with VBMI), the AVX-512 walk gathering the leaves, and the portable preorder
+            // walk.
+            for (portable, gather) in [(false, false), (false, true), (true, false)] {
                 FORCE_PORTABLE_WALK.set(portable);
+                FORCE_GATHER_LEAVES.set(gather);
                 let mut batched = vec![0.0; n];
                 b.accumulate(&m, &rows, &mut batched);
                 FORCE_PORTABLE_WALK.set(false);
+                FORCE_GATHER_LEAVES.set(false);
                 assert_eq!(
                     bits(&batched),
                     bits(&walk),
-                    "{n} rows, NaN {nan}, portable {portable}"
+                    "{n} rows, NaN {nan}, portable {portable}, gather {gather}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn shipped_trees_have_compact_leaves() {
+        let m = Model::shipped().unwrap();
+        let c = m
+            .batched
+            .as_ref()
+            .unwrap()
+            .compact
+            .as_ref()
+            .expect("31 leaves fit");
+        let n_leaves = 1usize << m.depth;
+        for t in 0..m.n_trees() {
+            for i in 0..n_leaves {
+                let k = c.map[64 * t + i] as usize;
+                assert!(k < COMPACT_LEAVES);
+                let (want, got) = (m.leaf[t * n_leaves + i], c.values[COMPACT_LEAVES * t + k]);
+                assert_eq!(want.to_bits(), got.to_bits(), "tree {t} leaf {i}");
             }
         }
     }
@@ -1054,6 +1252,29 @@ mod tests {
                 assert_eq!(g & keep, p & keep, "{n} rows");
                 assert_eq!(s & keep, p & keep, "{n} rows");
             }
+        }
+        // Narrow batches: every column between two neighbouring thresholds of its feature,
+        // on one, or just above one (most conditions decided by the range, a few compared).
+        for (case, nudge) in [(0u64, 0i64), (1, 1), (2, -1)] {
+            let mut cols = vec![0.0; b.features.len() * BATCH];
+            for (u, &(_, a, e)) in b.features.iter().enumerate() {
+                let t = b.thresholds[(a + (e - a) / 2) as usize];
+                for r in 0..BATCH {
+                    let bits = t.to_bits() as i64 + nudge * (r as i64 % 3);
+                    cols[u * BATCH + r] = f64::from_bits(bits as u64);
+                }
+            }
+            let mut got = vec![0; b.thresholds.len()];
+            b.conditions(&cols, BATCH, &mut got);
+            let mut scalar = vec![0; b.thresholds.len()];
+            b.conditions_portable(&cols, BATCH, &mut scalar);
+            let mut direct = vec![0; b.thresholds.len()];
+            for (u, &(_, a, e)) in b.features.iter().enumerate() {
+                let col = &cols[u * BATCH..(u + 1) * BATCH];
+                b.compare_portable(col, a as usize..e as usize, &mut direct);
+            }
+            assert_eq!(got, direct, "case {case}");
+            assert_eq!(scalar, direct, "case {case}");
         }
     }
 
