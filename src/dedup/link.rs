@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// How a candidate pair is checked against the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -80,8 +81,9 @@ pub struct Rechecker<'a> {
     high: f64,
     sets: &'a dyn SetSource,
     /// Sets computed so far (a document is often borderline with several others), and
-    /// their total length; emptied when that passes [`RECHECK_CACHE`].
-    cache: std::sync::Mutex<(FxHashMap<u32, Vec<u64>>, usize)>,
+    /// their total length; emptied when that passes [`RECHECK_CACHE`]. Shared, so that the
+    /// parallel Jaccard step reads them without copying.
+    cache: std::sync::Mutex<SetCache>,
 }
 
 /// Shingles kept in the recheck cache (8 bytes each: 64 MB). At 16 MB the clusters report
@@ -96,7 +98,7 @@ const RECHECK_CACHE: usize = 8 << 20;
 /// stretch stays short enough to keep both threads busy.
 const PREFETCH: usize = RECHECK_CACHE / 8;
 
-type SetCache = (FxHashMap<u32, Vec<u64>>, usize);
+type SetCache = (FxHashMap<u32, Arc<Vec<u64>>>, usize);
 
 impl<'a> Rechecker<'a> {
     /// The window for `threshold` with `num_perm` lanes: the same for both sketches, since a
@@ -134,7 +136,7 @@ impl<'a> Rechecker<'a> {
                 cache.1 = 0;
             }
             cache.1 += out.len();
-            cache.0.insert(doc, out.clone());
+            cache.0.insert(doc, Arc::new(out.clone()));
         }
         Ok(())
     }
@@ -150,7 +152,7 @@ impl<'a> Rechecker<'a> {
             if cache.1 + bound > RECHECK_CACHE {
                 let keep: FxHashSet<u32> = docs.iter().copied().collect();
                 cache.0.retain(|d, _| keep.contains(d));
-                cache.1 = cache.0.values().map(Vec::len).sum();
+                cache.1 = cache.0.values().map(|s| s.len()).sum();
             }
             docs.iter()
                 .copied()
@@ -172,9 +174,14 @@ impl<'a> Rechecker<'a> {
         for (d, set) in sets {
             if let std::collections::hash_map::Entry::Vacant(e) = map.entry(d) {
                 *len += set.len();
-                e.insert(set);
+                e.insert(Arc::new(set));
             }
         }
+    }
+
+    /// The cached set of `doc`, if any.
+    fn cached(&self, doc: u32) -> Option<Arc<Vec<u64>>> {
+        self.lock().0.get(&doc).cloned()
     }
 
     /// True when the pair gets an exact check: its estimate is within [`RECHECK_SE`]
@@ -364,14 +371,29 @@ pub fn similarity(
 /// True when the pair passes: Jaccard at the threshold, or the smaller inside the larger.
 /// Estimated containment uses the stored shingle counts as set sizes (n-grams with repeats
 /// unless sets are stored), which can only understate containment; a recheck measures
-/// containment exactly only when both sets were loaded for the Jaccard.
+/// containment exactly only when both sets were loaded for the Jaccard. `exact` is the
+/// pair's exact Jaccard when it was computed ahead ([`verify_group`]) for a borderline
+/// pair of [`Verify::Recheck`]: the value [`similarity`] would compute from the same sets.
 fn passes(
     p: &LinkParams,
     recheck: Option<&Rechecker>,
     a: &mut Loaded,
     b: &mut Loaded,
+    exact: Option<f64>,
 ) -> Result<bool> {
-    if similarity(p.verify, recheck, a, b)? >= p.threshold {
+    let sim = match (exact, recheck) {
+        (Some(j), Some(r)) if p.verify == Verify::Recheck => {
+            if p.containment.is_some() {
+                // Loaded as `similarity` loads them: a later pair of this bucket measures
+                // containment exactly when both its sets are loaded.
+                a.ensure_set(r)?;
+                b.ensure_set(r)?;
+            }
+            j
+        }
+        _ => similarity(p.verify, recheck, a, b)?,
+    };
+    if sim >= p.threshold {
         return Ok(true);
     }
     let Some(c) = p.containment else {
@@ -539,7 +561,7 @@ fn link_impl(
                         stats: &mut stats,
                     };
                     let mut loaded = vec![None; docs.len()];
-                    verify_bucket(sig, p, rechecker, &docs, &mut loaded, &mut state)?;
+                    verify_bucket(sig, p, rechecker, &docs, &mut loaded, &[], &mut state)?;
                 }
             }
             continue;
@@ -626,6 +648,9 @@ struct Prepared {
     loaded: Vec<Option<Loaded>>,
     /// Documents the verification will probably recheck, with their shingle counts.
     need: Vec<(u32, usize)>,
+    /// The probable borderline pairs as (later, earlier) member indices, in the order the
+    /// verification meets them (so sorted), with their exact Jaccard once computed.
+    pairs: Vec<((u32, u32), Option<f64>)>,
 }
 
 /// Verifies the buckets of `group` in order, as [`verify_bucket`] one after the other would,
@@ -680,9 +705,19 @@ fn verify_group(
         }
         if let Some(r) = recheck {
             r.prefetch(&need, bound);
+            // The exact Jaccard of the probable borderline pairs, in parallel too: the merge
+            // of two sorted sets was most of what the sequential loop below spent.
+            prepared[start..end].par_iter_mut().for_each(|b| {
+                for ((i, j), exact) in &mut b.pairs {
+                    let (x, y) = (b.docs[*j as usize], b.docs[*i as usize]);
+                    if let (Some(x), Some(y)) = (r.cached(x), r.cached(y)) {
+                        *exact = Some(jaccard(&x, &y));
+                    }
+                }
+            });
         }
         for b in &mut prepared[start..end] {
-            verify_bucket(sig, p, recheck, &b.docs, &mut b.loaded, st)?;
+            verify_bucket(sig, p, recheck, &b.docs, &mut b.loaded, &b.pairs, st)?;
         }
         start = end;
     }
@@ -707,6 +742,7 @@ fn prepare(
         .map(|&d| Loaded::read(sig, d, Verify::Estimate).ok())
         .collect();
     let mut need = Vec::new();
+    let mut pairs = Vec::new();
     if let Some(r) = recheck {
         let mut needed = vec![false; docs.len()];
         for i in 1..docs.len() {
@@ -726,6 +762,7 @@ fn prepare(
                     if r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta) {
                         needed[i] = true;
                         needed[j] = true;
+                        pairs.push(((i as u32, j as u32), None));
                     }
                 }
             }
@@ -736,17 +773,24 @@ fn prepare(
             }
         }
     }
-    Prepared { docs, loaded, need }
+    Prepared {
+        docs,
+        loaded,
+        need,
+        pairs,
+    }
 }
 
 /// Compares each member of a bucket with the earlier members outside its cluster; `loaded`
-/// holds the members' records read so far.
+/// holds the members' records read so far, `exact` the exact Jaccard of pairs computed
+/// ahead (as `((later, earlier), Jaccard)` member indices, sorted).
 fn verify_bucket(
     sig: &SigReader,
     p: &LinkParams,
     recheck: Option<&Rechecker>,
     docs: &[u32],
     loaded: &mut [Option<Loaded>],
+    exact: &[((u32, u32), Option<f64>)],
     st: &mut LinkState,
 ) -> Result<()> {
     let LinkState { uf, failed, stats } = st;
@@ -784,12 +828,18 @@ fn verify_bucket(
             let (head, tail) = loaded.split_at_mut(i);
             let (a, b) = (head[j].as_mut(), tail[0].as_mut());
             let (a, b) = (a.expect("loaded"), b.expect("loaded"));
-            if recheck.is_some_and(|r| {
+            let borderline = recheck.is_some_and(|r| {
                 r.borderline(estimate_jaccard(&a.lanes, &b.lanes), &a.meta, &b.meta)
-            }) {
+            });
+            let mut ahead = None;
+            if borderline {
                 stats.rechecked += 1;
+                ahead = exact
+                    .binary_search_by_key(&(i as u32, j as u32), |e| e.0)
+                    .ok()
+                    .and_then(|k| exact[k].1);
             }
-            if passes(p, recheck, a, b)? {
+            if passes(p, recheck, a, b, ahead)? {
                 uf.union(docs[j], docs[i]);
                 stats.edges += 1;
             } else {
