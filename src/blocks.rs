@@ -191,19 +191,34 @@ pub fn normalized_shingles(
     }
     words.clear();
     let bytes = norm.as_bytes();
+    // A plain byte loop rather than `memchr_iter`: words are a few bytes long, and a
+    // `memchr` call per word (its set-up, then one short vector probe) was ~3.5 % of
+    // `clean --db` against the loop's one compare per byte.
     let mut start = 0;
-    for end in memchr::memchr_iter(b' ', bytes).chain(std::iter::once(bytes.len())) {
-        if end > start {
-            words.push(xxh3_64_with_seed(&bytes[start..end], shingler.seed));
+    for (end, &b) in bytes.iter().enumerate() {
+        if b == b' ' {
+            if end > start {
+                words.push(xxh3_64_with_seed(&bytes[start..end], shingler.seed));
+            }
+            start = end + 1;
         }
-        start = end + 1;
+    }
+    if bytes.len() > start {
+        words.push(xxh3_64_with_seed(&bytes[start..], shingler.seed));
     }
     crate::shingle::ngrams(words, shingler.n, out);
 }
 
-/// Number of `b' '` bytes (a loop the compiler vectorizes, unlike `split(' ')`).
+/// Number of `b' '` bytes. Sixteen bytes at a time summed as `u8` (one compare and one
+/// add per vector, reduced once per chunk): `filter().count()` vectorized into widening
+/// each match to a `u64` lane, ~1.7 % of `clean --db` (`perf report --sort srcline`).
 fn bytecount_spaces(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b' ').count()
+    let mut chunks = bytes.chunks_exact(16);
+    let mut n = 0usize;
+    for c in &mut chunks {
+        n += c.iter().map(|&b| u8::from(b == b' ')).sum::<u8>() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b' ').count()
 }
 
 /// Most earlier blocks one shingle is looked up in; bounds the work on pathological pages.
