@@ -33,15 +33,21 @@ pub fn normalize(text: &str) -> String {
 /// each word separately.
 pub fn normalize_into(text: &str, out: &mut String) {
     let bytes = text.as_bytes();
+    let n = bytes.len();
     // SAFETY: only ASCII bytes and whole normalized words (valid UTF-8 appended at a
-    // character boundary) are written, and the vector is cut to the written part at the end.
+    // character boundary) are written, and the length is set to the written part at the end.
     let buf = unsafe { out.as_mut_vec() };
     // The ASCII loop writes without branching on what it writes: a space that is kept only
-    // when due, then the byte, which is kept only when it is a letter or digit. Each kept
-    // byte writes at most two bytes but a kept space needs a white-space byte before it that
-    // wrote nothing, so `p <= i + 1` and `len + 2` bytes of room always suffice.
+    // when due, then the byte, which is kept only when it is a letter or digit. It writes
+    // through a raw pointer into the vector's spare capacity, with its state in locals: with
+    // indexed writes into the `Vec` (a bounds check per write, nothing zeroed ahead) the
+    // compiler reloaded the vector's pointer and length and spilled the loop state to the
+    // stack on every byte (`perf annotate`). Room: with `slack = capacity - p - (n - i)`,
+    // `slack >= 2 + pending_space` holds before every byte (a kept byte after a pending
+    // space writes two bytes, but the white-space byte that made the space pending wrote
+    // none), so the two writes at `p` and at most `p + 1` stay inside the capacity.
     buf.clear();
-    buf.resize(bytes.len() + 2, 0);
+    buf.reserve(n + 2);
     let mut p = 0usize;
     let mut pending_space = false;
     // Where the current word started, in `text` and in `buf`, for handing a word with a
@@ -49,22 +55,35 @@ pub fn normalize_into(text: &str, out: &mut String) {
     let (mut word_start, mut p_at_word) = (0usize, 0usize);
     let mut scratch = String::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let class = ASCII_CLASS[bytes[i] as usize];
-        if class != NON_ASCII {
+    while i < n {
+        let dst = buf.as_mut_ptr();
+        // Whether anything was written (`p > 0`), tracked apart from `p`: a space becomes
+        // pending only after written text, so the space write needs no `p > 0` test that
+        // would put a compare on `p`'s chain from byte to byte (the loop's critical path).
+        let mut started = p > 0;
+        while i < n {
+            let class = ASCII_CLASS[bytes[i] as usize];
+            if class == NON_ASCII {
+                break;
+            }
             let kept = class >= FIRST_KEPT;
             let space = class == SPACE;
-            buf[p] = b' ';
-            p += usize::from(kept & pending_space & (p > 0));
-            buf[p] = class;
-            p += usize::from(kept);
-            pending_space = (pending_space | space) & !kept;
+            // SAFETY: `p + 1 < capacity` by the room invariant above.
+            unsafe { dst.add(p).write(b' ') };
+            let q = p + usize::from(kept & pending_space);
+            // SAFETY: as above; `q <= p + 1`.
+            unsafe { dst.add(q).write(class) };
+            p = q + usize::from(kept);
+            pending_space = (pending_space | (space & started)) & !kept;
+            started |= kept;
             i += 1;
             if space {
                 word_start = i;
                 p_at_word = p;
             }
-            continue;
+        }
+        if i >= n {
+            break;
         }
         // Non-ASCII: redo the whole word (up to the next ASCII white space) in Unicode. A
         // word after the first one follows white space, so a space is pending before it.
@@ -73,21 +92,26 @@ pub fn normalize_into(text: &str, out: &mut String) {
         let end = bytes[i..]
             .iter()
             .position(|&c| ASCII_CLASS[c as usize] == SPACE)
-            .map_or(bytes.len(), |n| i + n);
+            .map_or(n, |k| i + k);
         normalize_unicode(&text[word_start..end], &mut scratch);
         if !scratch.is_empty() {
-            buf.truncate(p);
+            // SAFETY: every byte below `p` was written (`p` only ever passes written bytes).
+            unsafe { buf.set_len(p) };
             if pending_space && p > 0 {
                 buf.push(b' ');
             }
             buf.extend_from_slice(scratch.as_bytes());
             p = buf.len();
             pending_space = false;
-            buf.resize(p + (bytes.len() - end) + 2, 0);
+            // Restores the room invariant (slack 2) for the rest of the text.
+            buf.reserve(n - end + 2);
         }
+        // Nothing written yet (a first word that normalized to nothing): no space pending.
+        pending_space &= p > 0;
         i = end;
     }
-    buf.truncate(p);
+    // SAFETY: every byte below `p` was written, and `p <= capacity`.
+    unsafe { buf.set_len(p) };
 }
 
 /// [`ASCII_CLASS`]: the byte is dropped.
