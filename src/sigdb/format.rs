@@ -427,26 +427,35 @@ fn decode_backing(backing: &Arc<Backing>, path: &Path) -> Result<(SignatureDb, u
     Ok((db, version))
 }
 
-/// The head of a format-2 body (grouping, policy, groups) and the bytes it took, decoded by
-/// bincode with a size limit proportional to the body's length.
+/// The head of a format-2 body (grouping, policy, groups) and the bytes it took.
+fn decode_head(body: &[u8]) -> std::result::Result<(Head, usize), bincode::error::DecodeError> {
+    decode_bounded::<Head, true>(body)
+}
+
+/// Decodes a `T` from the start of `body` with bincode 2 (`FIXED_INT`: fixed-width integers,
+/// format 2; otherwise varints, format 1) under a size limit proportional to the body's
+/// length, and returns it with the bytes it took.
 ///
 /// Why not just [`BODY_LIMIT`]: bincode allocates a string or vector of the length the data
 /// declares *before* reading it, so under a fixed 16 GiB limit a damaged 100-byte file with a
 /// valid checksum could make us allocate gigabytes (the `sigdb_loader` fuzz target found
 /// exactly that in format 1). bincode counts the in-memory size of what it decodes, and a
-/// valid head never claims more than 8 bytes per byte it occupies, so a limit of 8 x the body
-/// length (rounded up to a power of two, the limit being a type-level constant) refuses no
-/// valid database and bounds any allocation by a small multiple of the file.
-fn decode_head(body: &[u8]) -> std::result::Result<(Head, usize), bincode::error::DecodeError> {
-    fn limited<const N: usize>(
+/// valid body never claims more than 8 bytes per byte it occupies (a 1-byte varint becomes a
+/// `u64`), so a limit of 8 x the body length (rounded up to a power of two, the limit being a
+/// type-level constant) refuses no valid database and bounds any allocation by a small
+/// multiple of the file.
+pub(super) fn decode_bounded<T: serde::de::DeserializeOwned, const FIXED_INT: bool>(
+    body: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    fn limited<T: serde::de::DeserializeOwned, const FIXED_INT: bool, const N: usize>(
         body: &[u8],
-    ) -> std::result::Result<(Head, usize), bincode::error::DecodeError> {
-        bincode::serde::decode_from_slice(
-            body,
-            bincode::config::standard()
-                .with_fixed_int_encoding()
-                .with_limit::<N>(),
-        )
+    ) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+        let config = bincode::config::standard().with_limit::<N>();
+        if FIXED_INT {
+            bincode::serde::decode_from_slice(body, config.with_fixed_int_encoding())
+        } else {
+            bincode::serde::decode_from_slice(body, config)
+        }
     }
     let need = body.len().saturating_mul(8).max(1 << 16);
     let bits = need
@@ -455,8 +464,8 @@ fn decode_head(body: &[u8]) -> std::result::Result<(Head, usize), bincode::error
     macro_rules! dispatch {
         ($($k:literal)*) => {
             match bits {
-                $($k => limited::<{ 1usize << $k }>(body),)*
-                _ => limited::<BODY_LIMIT>(body),
+                $($k => limited::<T, FIXED_INT, { 1usize << $k }>(body),)*
+                _ => limited::<T, FIXED_INT, BODY_LIMIT>(body),
             }
         };
     }

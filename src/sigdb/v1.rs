@@ -111,16 +111,8 @@ fn to_columns(entries: Vec<EntryV1>) -> Entries {
     out
 }
 
-/// Decodes `body` with a size limit proportional to its length.
-///
-/// Why not just [`BODY_LIMIT`]: bincode allocates a string or byte vector of the length the
-/// data declares *before* reading it, so under a fixed 16 GiB limit a damaged 100-byte file
-/// with a valid checksum could make us allocate gigabytes (the `sigdb_loader` fuzz target
-/// found exactly that). bincode counts the in-memory size of what it decodes, and a valid body
-/// never claims more than 8 bytes per byte it occupies (a 1-byte varint becomes a `u64`), so a
-/// limit of 8 x the body length (rounded up to a power of two, the limit being a type-level
-/// constant) refuses no valid database and bounds any allocation by a small multiple of the
-/// file, which is already in memory.
+/// Decodes `body` with a size limit proportional to its length (why:
+/// [`super::format::decode_bounded`]).
 ///
 /// The signatures (the last field, ~half the file: 17 million varints for the man pages) are
 /// decoded by hand ([`decode_sigs`]) after serde has decoded the rest: bincode's per-element
@@ -230,25 +222,10 @@ fn decode_sigs(b: &[u8]) -> std::result::Result<(Vec<u32>, usize), bincode::erro
     Ok((sigs, pos))
 }
 
+/// Everything of a format-1 body before the signatures, under the size limit of
+/// [`super::format::decode_bounded`].
 fn decode_head(body: &[u8]) -> std::result::Result<(BodyHead, usize), bincode::error::DecodeError> {
-    fn limited<const N: usize>(
-        body: &[u8],
-    ) -> std::result::Result<(BodyHead, usize), bincode::error::DecodeError> {
-        bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<N>())
-    }
-    let need = body.len().saturating_mul(8).max(1 << 16);
-    let bits = need
-        .checked_next_power_of_two()
-        .map_or(64, |n| n.trailing_zeros());
-    macro_rules! dispatch {
-        ($($k:literal)*) => {
-            match bits {
-                $($k => limited::<{ 1usize << $k }>(body),)*
-                _ => limited::<{ super::format::BODY_LIMIT }>(body),
-            }
-        };
-    }
-    dispatch!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33)
+    super::format::decode_bounded::<BodyHead, false>(body)
 }
 
 #[cfg(test)]
