@@ -62,24 +62,6 @@ pub fn normalize_into(text: &str, out: &mut String) {
         // would put a compare on `p`'s chain from byte to byte (the loop's critical path).
         let mut started = p > 0;
         while i < n {
-            #[cfg(target_arch = "x86_64")]
-            if i + 16 <= n {
-                // SAFETY: `i + 16 <= n`; room: see `word_run16`.
-                let (len, last_space) =
-                    unsafe { word_run16(bytes.as_ptr().add(i), dst, p, pending_space) };
-                if len > 0 {
-                    let at = p + usize::from(pending_space);
-                    if let Some(s) = last_space {
-                        word_start = i + s + 1;
-                        p_at_word = at + s;
-                    }
-                    p = at + len;
-                    i += len;
-                    pending_space = false;
-                    started = true;
-                    continue;
-                }
-            }
             let class = ASCII_CLASS[bytes[i] as usize];
             if class == NON_ASCII {
                 break;
@@ -130,69 +112,6 @@ pub fn normalize_into(text: &str, out: &mut String) {
     }
     // SAFETY: every byte below `p` was written, and `p <= capacity`.
     unsafe { buf.set_len(p) };
-}
-
-/// The run of plain words at `src` that [`normalize_into`]'s ASCII loop would copy through
-/// unchanged apart from the letters' case and the digits: up to 16 bytes of ASCII letters,
-/// digits and single spaces, starting and ending with a letter or digit. Writes the pending
-/// space (if any) at `dst + p` and the run's normalized bytes after it, and returns the run's
-/// length (0: no run here, nothing meaningful written) and the position of its last space.
-///
-/// Why: most bytes of prose are in such runs, and the byte loop spends ~10 instructions on
-/// each (a table load, the branch-free writes, the state updates); here 16 bytes take one
-/// classification, one mapping (upper case `| 0x20`, digits to `0`) and one store. Same
-/// bytes as the loop by construction (a space inside the run is always followed by a kept
-/// byte, so it is written; the run starts with a kept byte, so a pending space is written
-/// first) and by the property tests against [`normalize_reference`].
-///
-/// # Safety
-/// `src` must have 16 readable bytes; `dst` must have room for 17 bytes from `p`, which the
-/// room invariant of [`normalize_into`] gives (slack >= 2 with >= 16 bytes of input left).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn word_run16(
-    src: *const u8,
-    dst: *mut u8,
-    p: usize,
-    pending_space: bool,
-) -> (usize, Option<usize>) {
-    use std::arch::x86_64::*;
-    let v = _mm_loadu_si128(src as *const __m128i);
-    // x in [lo, lo + len) <=> (x + 0x80 - lo) as i8 < -128 + len (signed compare, SSE2).
-    let in_range = |lo: u8, len: u8| {
-        let t = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
-        _mm_cmplt_epi8(t, _mm_set1_epi8((0x80u8.wrapping_add(len)) as i8))
-    };
-    let upper = in_range(b'A', 26);
-    let digit = in_range(b'0', 10);
-    let kept = _mm_or_si128(_mm_or_si128(in_range(b'a', 26), upper), digit);
-    let space = _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8));
-    let kept_mask = _mm_movemask_epi8(kept) as u32;
-    let space_mask = _mm_movemask_epi8(space) as u32;
-    // Bad: anything else, and the second space of a pair.
-    let bad = !(kept_mask | space_mask) | (space_mask & (space_mask << 1)) | 0x1_0000;
-    let mut len = bad.trailing_zeros() as usize;
-    // The run ends with a kept byte (a trailing space is left to the loop: it may collapse).
-    if len > 0 && space_mask & (1 << (len - 1)) != 0 {
-        len -= 1;
-    }
-    // Starts with a kept byte (a leading space is the loop's: it may be leading white space).
-    if len == 0 || kept_mask & 1 == 0 {
-        return (0, None);
-    }
-    let lowered = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-    let mapped = _mm_or_si128(
-        _mm_andnot_si128(digit, lowered),
-        _mm_and_si128(digit, _mm_set1_epi8(b'0' as i8)),
-    );
-    dst.add(p).write(b' ');
-    _mm_storeu_si128(
-        dst.add(p + usize::from(pending_space)) as *mut __m128i,
-        mapped,
-    );
-    let spaces = space_mask & ((1u32 << len) - 1);
-    let last_space = (spaces != 0).then(|| 31 - spaces.leading_zeros() as usize);
-    (len, last_space)
 }
 
 /// [`ASCII_CLASS`]: the byte is dropped.
@@ -288,35 +207,6 @@ mod tests {
         assert_eq!(normalize("Ｆｕｌｌｗｉｄｔｈ １２"), "fullwidth 00");
         assert_eq!(normalize("Mail’s"), "mails");
         assert_eq!(normalize("...!!!"), "");
-    }
-
-    #[test]
-    fn word_runs_equal_the_reference() {
-        // Mostly letters, digits and single spaces (the 16-byte run path), with the bytes
-        // that end a run (punctuation, double and other white space, non-ASCII) at every
-        // position relative to a 16-byte chunk, and leading / trailing white space.
-        let pieces = [
-            "a", "Z", "7", "q", " ", " ", "  ", ",", "\n", "\t", "é", "İ", "(", "x", "Mm",
-        ];
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for len in 0..70 {
-            for _ in 0..30 {
-                let mut text = String::new();
-                for _ in 0..len {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // Letters and single spaces nine times in ten.
-                    let k = if x.is_multiple_of(10) {
-                        (x >> 8) as usize % pieces.len()
-                    } else {
-                        (x >> 8) as usize % 5
-                    };
-                    text.push_str(pieces[k]);
-                }
-                assert_eq!(normalize(&text), normalize_reference(&text), "{text:?}");
-            }
-        }
     }
 
     #[test]
