@@ -10,7 +10,7 @@
 
 // Keys are already xxh3 hashes: FxHash (rustc-hash) instead of SipHash, ~4 % of learn/clean.
 use crate::normalize::normalize_into;
-use crate::segment::{segment, Span, Unit};
+use crate::segment::{segment_into, Span, Unit};
 use crate::shingle::{containment, intersection_len, Shingler};
 use rustc_hash::FxHashMap as KeyMap;
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,8 @@ pub fn analyze(text: &str, params: &BlockParams) -> DocBlocks {
 /// Buffers of [`analyze_into`], reused per thread.
 #[derive(Default)]
 struct AnalyzeScratch {
+    /// The document's block spans (reused: a fresh `Vec` per document grew by reallocation).
+    spans: Vec<Span>,
     norm: String,
     words: Vec<u64>,
     /// Shingle-set vectors of earlier documents' blocks, cleared, to be filled again.
@@ -142,37 +144,42 @@ thread_local! {
 /// exactly [`analyze`]'s (tested on documents analysed one after another into one `doc`).
 pub fn analyze_into(text: &str, params: &BlockParams, doc: &mut DocBlocks) {
     ANALYZE.with_borrow_mut(|scratch| {
-        let AnalyzeScratch { norm, words, spare } = scratch;
+        let AnalyzeScratch {
+            spans,
+            norm,
+            words,
+            spare,
+        } = scratch;
         for b in doc.blocks.drain(..) {
             if b.shingles.capacity() > 0 {
                 spare.push(b.shingles);
             }
         }
-        doc.repeats.clear();
-        doc.blocks
-            .extend(segment(text, params.unit).into_iter().map(|span| {
-                let key = block_key(span.text(text), params.shingler.seed, norm);
-                // Normalized text is trimmed with single spaces between words.
-                let word_count = bytecount_spaces(norm.as_bytes()) + usize::from(!norm.is_empty());
-                let set = if word_count >= params.min_near_words.max(1) {
-                    // Shingled straight into the (reused) vector that becomes the set: a
-                    // shingle buffer copied into it was ~3 % of `clean --db` in memmove.
-                    let mut set = spare.pop().unwrap_or_default();
-                    set.clear();
-                    normalized_shingles(&params.shingler, norm, words, &mut set);
-                    crate::shingle::into_set(set)
-                } else {
-                    Vec::new()
-                };
-                Block {
-                    span,
-                    key,
-                    words: word_count,
-                    shingles: set,
-                }
-            }));
+        segment_into(text, params.unit, spans);
+        doc.blocks.reserve(spans.len());
+        doc.blocks.extend(spans.iter().map(|&span| {
+            let key = block_key(span.text(text), params.shingler.seed, norm);
+            // Normalized text is trimmed with single spaces between words.
+            let word_count = bytecount_spaces(norm.as_bytes()) + usize::from(!norm.is_empty());
+            let set = if word_count >= params.min_near_words.max(1) {
+                // Shingled straight into the (reused) vector that becomes the set: a
+                // shingle buffer copied into it was ~3 % of `clean --db` in memmove.
+                let mut set = spare.pop().unwrap_or_default();
+                set.clear();
+                normalized_shingles(&params.shingler, norm, words, &mut set);
+                crate::shingle::into_set(set)
+            } else {
+                Vec::new()
+            };
+            Block {
+                span,
+                key,
+                words: word_count,
+                shingles: set,
+            }
+        }));
     });
-    doc.repeats = find_repeats(&doc.blocks, params);
+    find_repeats(&doc.blocks, params, &mut doc.repeats);
 }
 
 /// [`Shingler::normalized`] without `str::split`: normalized text has single `b' '` between
@@ -281,15 +288,18 @@ fn reset_map<V>(map: &mut KeyMap<u64, V>, need: usize) {
     map.reserve(need);
 }
 
-fn find_repeats(blocks: &[Block], params: &BlockParams) -> Vec<InDocRepeat> {
-    REPEAT_SCRATCH.with_borrow_mut(|s| find_repeats_in(blocks, params, s))
+/// The in-document repeats of `blocks` into `repeats` (cleared first; its capacity is kept
+/// from document to document).
+fn find_repeats(blocks: &[Block], params: &BlockParams, repeats: &mut Vec<InDocRepeat>) {
+    REPEAT_SCRATCH.with_borrow_mut(|s| find_repeats_in(blocks, params, s, repeats))
 }
 
 fn find_repeats_in(
     blocks: &[Block],
     params: &BlockParams,
     scratch: &mut RepeatScratch,
-) -> Vec<InDocRepeat> {
+    repeats: &mut Vec<InDocRepeat>,
+) {
     let RepeatScratch {
         first_by_key,
         postings,
@@ -305,7 +315,7 @@ fn find_repeats_in(
     postings.nodes.clear();
     // The group a block belongs to: itself when it is first, else the group of what it repeats.
     group_of.clear();
-    let mut repeats = Vec::new();
+    repeats.clear();
     // Shared shingles per earlier block, and which blocks have a nonzero count.
     overlap.clear();
     overlap.resize(blocks.len(), 0);
@@ -372,7 +382,6 @@ fn find_repeats_in(
             }
         }
     }
-    repeats
 }
 
 #[cfg(test)]

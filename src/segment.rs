@@ -43,10 +43,19 @@ impl Span {
 /// Splits `text` into blocks of the given unit, in order.
 pub fn segment(text: &str, unit: Unit) -> Vec<Span> {
     let mut spans = Vec::new();
+    segment_into(text, unit, &mut spans);
+    spans
+}
+
+/// [`segment`] appending to `spans` (cleared first), so a per-thread vector can be reused
+/// from document to document: a fresh `Vec` growing span by span was several reallocations
+/// per man page in `clean`.
+pub fn segment_into(text: &str, unit: Unit, spans: &mut Vec<Span>) {
+    spans.clear();
     match unit {
         Unit::Line => {
             for (start, end) in lines(text) {
-                push_trimmed(text, start, end, &mut spans);
+                push_trimmed(text, start, end, spans);
             }
         }
         Unit::Paragraph => {
@@ -54,7 +63,7 @@ pub fn segment(text: &str, unit: Unit) -> Vec<Span> {
             for (start, end) in lines(text) {
                 if text[start..end].trim().is_empty() {
                     if let Some((s, e)) = para.take() {
-                        push_trimmed(text, s, e, &mut spans);
+                        push_trimmed(text, s, e, spans);
                     }
                 } else {
                     para = Some(match para {
@@ -64,11 +73,10 @@ pub fn segment(text: &str, unit: Unit) -> Vec<Span> {
                 }
             }
             if let Some((s, e)) = para {
-                push_trimmed(text, s, e, &mut spans);
+                push_trimmed(text, s, e, spans);
             }
         }
     }
-    spans
 }
 
 /// Line ranges without their terminator. `memchr` directly: `str::find('\n')` per line went

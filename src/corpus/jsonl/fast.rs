@@ -160,9 +160,40 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Position of the first `"`, `\` or control byte (below 0x20) of `b` at or after `from`.
+///
+/// Sixteen bytes at a time with SSE2 (baseline on x86_64: three byte compares and a
+/// `movemask`), then the eight-byte SWAR step below for what is left: the SWAR loop alone
+/// needed ~10 operations per eight bytes, and this search is the whole of JSON string
+/// scanning, skipping and escaping (~7 % of `clean --db`, one hit per line of a man page).
 #[inline]
 fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    #[allow(unused_mut)]
     let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes inside `b`
+        // (`i + 16 <= b.len()`), unaligned loads allowed.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let slash = _mm_set1_epi8(b'\\' as i8);
+            let below = _mm_set1_epi8(0x1f);
+            while i + 16 <= b.len() {
+                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                // v <= 0x1f unsigned  <=>  min(v, 0x1f) == v.
+                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below), v);
+                let m = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                    control,
+                );
+                let mask = _mm_movemask_epi8(m) as u32;
+                if mask != 0 {
+                    return Some(i + mask.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+    }
     // Eight bytes at a time: the lowest flagged byte of each mask is exact (borrows only
     // spill into higher bytes), so the lowest bit of their union is the first special byte.
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -461,6 +492,38 @@ mod tests {
     use super::super::JsonFields;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn next_special_agrees_with_a_byte_loop() {
+        // Bytes drawn mostly from ordinary text, with specials and high bytes (>= 0x80, which
+        // a signed compare would wrongly take for control bytes) at every lane position.
+        let alphabet = b"ab \"\\\n\x1f\x20\x7f\x80\xff\x00\x09\xc3";
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..80 {
+            for _ in 0..40 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly plain letters, so specials land anywhere in a 16-byte lane.
+                        if x.is_multiple_of(5) {
+                            alphabet[(x >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'a' + (x >> 8) as u8 % 26
+                        }
+                    })
+                    .collect();
+                for from in 0..=len {
+                    let want = b[from..]
+                        .iter()
+                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                        .map(|p| from + p);
+                    assert_eq!(next_special(&b, from), want, "{b:?} from {from}");
+                }
+            }
+        }
+    }
 
     fn both(line: &str) -> (Option<JsonFields>, Result<JsonFields, String>) {
         let f = FieldNames::default();
