@@ -71,15 +71,6 @@ impl AtomicFile {
             .map_err(|e| Error::io(&self.path, "write failed", e))
     }
 
-    /// The temporary file, everything written so far flushed to it: for a caller that writes
-    /// large ranges itself (vectored writes, early write-back) and then continues here.
-    pub fn file(&mut self) -> Result<&std::fs::File> {
-        self.writer
-            .flush()
-            .map_err(|e| Error::io(&self.path, "write failed", e))?;
-        Ok(self.writer.get_ref().as_file())
-    }
-
     /// Flushes, syncs and renames the temporary file over the target.
     pub fn commit(self) -> Result<()> {
         self.finish()?.publish()

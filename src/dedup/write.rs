@@ -59,13 +59,8 @@ pub fn write_kept(
 }
 
 /// [`write_kept`] for mapped inputs: every kept record's bytes come straight from the map at
-/// its [`Span`] (one span per document, in document order), consecutive kept lines are one
-/// range, nothing is read or parsed again. Same output bytes as [`write_kept`].
-///
-/// The ranges go to the file with `writev` straight from the map (no copy through a buffer),
-/// and write-back of every [`WRITEBACK`] bytes is started as soon as they are written, so
-/// that the final `fsync` waits for the last few megabytes only: on c100 (81 MB kept) that
-/// `fsync` took 35-40 ms after a plain write and ~5 ms this way.
+/// its [`Span`] (one span per document, in document order), consecutive kept lines are copied
+/// as one range, nothing is read or parsed again. Same output bytes as [`write_kept`].
 pub fn write_kept_mapped(
     mapped: &MappedInputs,
     spans: &[Span],
@@ -75,21 +70,15 @@ pub fn write_kept_mapped(
     if spans.len() != clustering.len() {
         return Err(changed("end of input"));
     }
-    let path = out.path().to_path_buf();
-    let mut w = RangeWriter::new(out.file()?, &path);
     let mut written = 0;
-    // A range of whole kept lines, newlines included, not yet queued: (file, start, end).
+    // A range of whole kept lines, newlines included, not yet written: (file, start, end).
     let mut run: Option<(usize, u64, u64)> = None;
-    fn flush<'m>(
-        mapped: &'m MappedInputs,
-        run: &mut Option<(usize, u64, u64)>,
-        w: &mut RangeWriter<'_, 'm>,
-    ) -> Result<()> {
-        match run.take() {
-            Some((_, a, e)) => w.push(mapped.bytes(a, (e - a) as usize)),
-            None => Ok(()),
+    let flush = |run: &mut Option<(usize, u64, u64)>, out: &mut AtomicFile| -> Result<()> {
+        if let Some((_, a, e)) = run.take() {
+            out.write_all(mapped.bytes(a, (e - a) as usize))?;
         }
-    }
+        Ok(())
+    };
     for (doc, span) in spans.iter().enumerate() {
         if !clustering.is_kept(doc as u32) {
             continue;
@@ -101,117 +90,19 @@ pub fn write_kept_mapped(
             match &mut run {
                 Some((f, _, e)) if *f == file && *e == span.offset => *e = end + 1,
                 _ => {
-                    flush(mapped, &mut run, &mut w)?;
+                    flush(&mut run, out)?;
                     run = Some((file, span.offset, end + 1));
                 }
             }
         } else {
-            flush(mapped, &mut run, &mut w)?;
-            w.push(mapped.record(*span))?;
-            w.push(b"\n")?;
+            flush(&mut run, out)?;
+            out.write_all(mapped.record(*span))?;
+            out.write_all(b"\n")?;
         }
     }
-    flush(mapped, &mut run, &mut w)?;
-    w.finish()?;
+    flush(&mut run, out)?;
     Ok(written)
 }
-
-/// Ranges queued for one `writev` at most (Linux's `IOV_MAX`).
-const MAX_IOV: usize = 1024;
-
-/// Bytes after which their write-back is started (`sync_file_range`).
-const WRITEBACK: u64 = 8 << 20;
-
-/// Writes byte ranges to a file with vectored writes, starting write-back as it goes.
-struct RangeWriter<'f, 'b> {
-    file: &'f std::fs::File,
-    path: &'f std::path::Path,
-    queued: Vec<std::io::IoSlice<'b>>,
-    /// Bytes written so far, and the first byte whose write-back was not started yet.
-    written: u64,
-    synced: u64,
-}
-
-impl<'f, 'b> RangeWriter<'f, 'b> {
-    fn new(file: &'f std::fs::File, path: &'f std::path::Path) -> Self {
-        let written = current_offset(file);
-        RangeWriter {
-            file,
-            path,
-            queued: Vec::with_capacity(MAX_IOV),
-            written,
-            synced: written,
-        }
-    }
-
-    fn push(&mut self, bytes: &'b [u8]) -> Result<()> {
-        if !bytes.is_empty() {
-            self.queued.push(std::io::IoSlice::new(bytes));
-        }
-        if self.queued.len() == MAX_IOV {
-            self.write_queued()?;
-        }
-        Ok(())
-    }
-
-    fn write_queued(&mut self) -> Result<()> {
-        use std::io::Write;
-        let mut slices = &mut self.queued[..];
-        while !slices.is_empty() {
-            let n = match (&*self.file).write_vectored(slices) {
-                Ok(0) => {
-                    return Err(Error::io(
-                        self.path,
-                        "write failed",
-                        std::io::ErrorKind::WriteZero.into(),
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(self.path, "write failed", e)),
-            };
-            self.written += n as u64;
-            std::io::IoSlice::advance_slices(&mut slices, n);
-        }
-        self.queued.clear();
-        if self.written - self.synced >= WRITEBACK {
-            start_writeback(self.file, self.synced, self.written - self.synced);
-            self.synced = self.written;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<()> {
-        self.write_queued()
-    }
-}
-
-/// The file position (where the vectored writes start); 0 if it cannot be read, which only
-/// makes the write-back hints cover the wrong bytes.
-fn current_offset(file: &std::fs::File) -> u64 {
-    use std::io::Seek;
-    let mut f = file;
-    f.stream_position().unwrap_or(0)
-}
-
-/// Starts write-back of `len` bytes at `offset` without waiting for it: only a hint, so an
-/// error is ignored (the `fsync` that finishes the file reports any write error).
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: a plain system call on an open file descriptor we own; no memory is passed.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_: &std::fs::File, _: u64, _: u64) {}
 
 fn changed(at: &str) -> Error {
     Error::Usage(format!(
@@ -302,41 +193,6 @@ mod tests {
     use super::super::link::tests::{families, write_sig};
     use super::super::link::{link, LinkParams, StoredSets};
     use super::*;
-
-    #[test]
-    fn range_writer_writes_every_range_in_order_after_buffered_bytes() {
-        // More ranges than one writev takes and more bytes than one write-back step, after
-        // bytes written through the AtomicFile's buffer.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ranges.bin");
-        let data: Vec<u8> = (0..(WRITEBACK as usize * 5 / 4))
-            .map(|i| (i * 7 + i / 251) as u8)
-            .collect();
-        let mut cuts = vec![0usize];
-        while *cuts.last().unwrap() < data.len() {
-            let step = 1 + (cuts.len() * 2_654_435_761) % 9000;
-            cuts.push((cuts.last().unwrap() + step).min(data.len()));
-        }
-        assert!(cuts.len() > 2 * MAX_IOV, "{}", cuts.len());
-        let mut out = AtomicFile::create(&path).unwrap();
-        out.write_all(b"head:").unwrap();
-        let mut expected = b"head:".to_vec();
-        {
-            let mut w = RangeWriter::new(out.file().unwrap(), &path);
-            for (k, c) in cuts.windows(2).enumerate() {
-                if k % 3 != 1 {
-                    w.push(&data[c[0]..c[1]]).unwrap();
-                    expected.extend_from_slice(&data[c[0]..c[1]]);
-                }
-                w.push(&[]).unwrap();
-            }
-            w.finish().unwrap();
-        }
-        out.write_all(b":tail").unwrap();
-        expected.extend_from_slice(b":tail");
-        out.commit().unwrap();
-        assert!(std::fs::read(&path).unwrap() == expected);
-    }
 
     #[test]
     fn clusters_report_is_written_in_input_order_whatever_the_thread_count() {
