@@ -19,14 +19,7 @@ const MAX_DEPTH: usize = 100;
 
 /// The fields of `line`, or `None` when the serde path must decide.
 pub(super) fn parse(line: &str, fields: &FieldNames) -> Option<JsonFields> {
-    let mut s = Scanner {
-        src: line,
-        b: line.as_bytes(),
-        pos: 0,
-    };
-    s.ws();
-    s.eat(b'{')?;
-    s.ws();
+    let mut s = Scanner::object(line)?;
     let mut text = None;
     let mut id = None;
     if s.peek()? == b'}' {
@@ -75,14 +68,7 @@ pub(super) fn parse(line: &str, fields: &FieldNames) -> Option<JsonFields> {
 /// path's (property-tested), without serde's second walk through every value and a `String`
 /// per key (~3 % of `clean`).
 pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> Option<String> {
-    let mut s = Scanner {
-        src: record,
-        b: record.as_bytes(),
-        pos: 0,
-    };
-    s.ws();
-    s.eat(b'{')?;
-    s.ws();
+    let mut s = Scanner::object(record)?;
     if s.peek()? == b'}' {
         return None;
     }
@@ -223,6 +209,20 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    /// A scanner of `src` placed after its opening `{` and any white space around it, or
+    /// `None` when `src` does not start as an object.
+    fn object(src: &'a str) -> Option<Self> {
+        let mut s = Scanner {
+            src,
+            b: src.as_bytes(),
+            pos: 0,
+        };
+        s.ws();
+        s.eat(b'{')?;
+        s.ws();
+        Some(s)
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
