@@ -34,7 +34,7 @@
 //! parameters, then decodes with a size limit; every failure names the file and the fix.
 
 use super::column::{le_bytes, Backing, Column, Pod};
-use super::{Entries, GroupInfo, Grouping, HashParams, Policy, RawEntries, SignatureDb};
+use super::{Entries, GroupInfo, Grouping, HashParams, Policy, SignatureDb};
 use crate::blocks::BlockParams;
 use crate::error::{Error, Result};
 use crate::lsh::LshParams;
@@ -544,7 +544,7 @@ fn decode_columns(
         Column::in_place(b, s.1, s.2)
     }
     let b = backing;
-    let entries = Entries::from_columns(RawEntries {
+    let entries = Entries::from_columns(Entries {
         key: col(b, &s[0]),
         docs: col(b, &s[1]),
         occurrences: col(b, &s[2]),

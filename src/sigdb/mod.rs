@@ -264,20 +264,6 @@ impl Default for Entries {
     }
 }
 
-/// The columns of [`Entries`] as stored, before their consistency is checked.
-pub struct RawEntries {
-    pub group: Column<u32>,
-    pub key: Column<u64>,
-    pub docs: Column<u64>,
-    pub occurrences: Column<u64>,
-    pub near_docs: Column<u64>,
-    pub words: Column<u32>,
-    pub shingles: Column<u32>,
-    pub sig: Column<u32>,
-    pub text_offsets: Column<u64>,
-    pub text: Column<u8>,
-}
-
 impl Entries {
     /// Space for `n` entries with about `text` bytes of examples and ids.
     pub fn with_capacity(n: usize, text: usize) -> Self {
@@ -297,10 +283,11 @@ impl Entries {
         }
     }
 
-    /// Checks stored columns: equal lengths, `2 n + 1` offsets rising from 0 to the end of
-    /// `text`, each on a character boundary, and `text` UTF-8 (one pass over the whole
-    /// buffer). Returns what is wrong, for the error message.
-    pub fn from_columns(raw: RawEntries) -> std::result::Result<Entries, String> {
+    /// Checks columns as stored (the format reader builds `raw` from the file's columns; only
+    /// code of this module can, the text fields being private): equal lengths, `2 n + 1`
+    /// offsets rising from 0 to the end of `text`, each on a character boundary, and `text`
+    /// UTF-8 (one pass over the whole buffer). Returns what is wrong, for the error message.
+    pub(super) fn from_columns(raw: Entries) -> std::result::Result<Entries, String> {
         let n = raw.key.len();
         let lens = [
             raw.group.len(),
@@ -341,18 +328,7 @@ impl Entries {
         if let Some(o) = offs.iter().find(|&&o| !text.is_char_boundary(o as usize)) {
             return Err(format!("text offset {o} splits a character"));
         }
-        Ok(Entries {
-            group: raw.group,
-            key: raw.key,
-            docs: raw.docs,
-            occurrences: raw.occurrences,
-            near_docs: raw.near_docs,
-            words: raw.words,
-            shingles: raw.shingles,
-            sig: raw.sig,
-            text_offsets: raw.text_offsets,
-            text: raw.text,
-        })
+        Ok(raw)
     }
 
     /// Appends an entry (owned columns: views of a file are copied first).
