@@ -8,6 +8,9 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Bumped whenever [`normalize`] changes its output for any input: every stored key changes
 /// with it, so signature databases record this number and refuse a mismatch.
 pub const NORMALIZER_VERSION: u16 = 1;
@@ -32,6 +35,34 @@ pub fn normalize(text: &str) -> String {
 /// one space. So each round of the fixed-point loop, and hence the loop itself, can run on
 /// each word separately.
 pub fn normalize_into(text: &str, out: &mut String) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() && !FORCE_SCALAR.get() {
+        // SAFETY: the features are checked; on `true` the buffer holds ASCII only.
+        if unsafe { avx512::normalize_ascii(text.as_bytes(), out.as_mut_vec()) } {
+            return;
+        }
+    }
+    normalize_into_scalar(text, out);
+}
+
+thread_local! {
+    /// Tests: make [`normalize_into`] take the scalar loop even where AVX-512 is there.
+    static FORCE_SCALAR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`normalize_into`] with the scalar loop only, whatever the CPU (hidden: for the tests
+/// that compare it with the AVX-512 path).
+#[doc(hidden)]
+pub fn normalize_scalar(text: &str) -> String {
+    FORCE_SCALAR.set(true);
+    let out = normalize(text);
+    FORCE_SCALAR.set(false);
+    out
+}
+
+/// The byte loop of [`normalize_into`] (all of it on CPUs without AVX-512, and for text with a
+/// non-ASCII byte everywhere).
+fn normalize_into_scalar(text: &str, out: &mut String) {
     let bytes = text.as_bytes();
     let n = bytes.len();
     // SAFETY: only ASCII bytes and whole normalized words (valid UTF-8 appended at a
@@ -207,6 +238,45 @@ mod tests {
         assert_eq!(normalize("Ｆｕｌｌｗｉｄｔｈ １２"), "fullwidth 00");
         assert_eq!(normalize("Mail’s"), "mails");
         assert_eq!(normalize("...!!!"), "");
+    }
+
+    /// The AVX-512 path (where the CPU has it) equals the scalar loop at chunk boundaries:
+    /// white space, dropped bytes and kept bytes on either side of byte 64 and 128.
+    #[test]
+    fn chunked_path_equals_scalar_at_chunk_edges() {
+        for pad in 0..140 {
+            for tail in [
+                " a", "a", "  -- b", "-b", "b ", " ", "", "é x", " x é", "\tZ9",
+            ] {
+                for head in ["", " ", "x", "x ", "-", " -"] {
+                    let text = format!(
+                        "{head}{}{tail}",
+                        "a ".repeat(pad / 2) + &"-".repeat(pad % 2)
+                    );
+                    assert_eq!(normalize(&text), normalize_scalar(&text), "{text:?}");
+                    let text = format!("{head}{}{tail}", " ".repeat(pad));
+                    assert_eq!(normalize(&text), normalize_scalar(&text), "{text:?}");
+                }
+            }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x0a5c_11e5),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        /// Mostly-ASCII text of up to 300 bytes (several 64-byte chunks), with runs of every
+        /// kind of byte and now and then a non-ASCII character: the dispatched path equals the
+        /// scalar loop.
+        #[test]
+        fn dispatched_normalize_equals_scalar(text in "([a-zA-Z0-9]{1,9}|[ \t\n\r\x0b\x0c]{1,4}|[-.,!()*\x00\x7f]{1,3}|é|Ｆ){0,60}") {
+            prop_assert_eq!(normalize(&text), normalize_scalar(&text));
+        }
     }
 
     #[test]
