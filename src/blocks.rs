@@ -198,22 +198,17 @@ pub fn normalized_shingles(
     }
     words.clear();
     let bytes = norm.as_bytes();
-    // A plain byte loop rather than `memchr_iter`: words are a few bytes long, and a
-    // `memchr` call per word (its set-up, then one short vector probe) was ~3.5 % of
-    // `clean --db` against the loop's one compare per byte.
-    let mut start = 0;
-    for (end, &b) in bytes.iter().enumerate() {
-        if b == b' ' {
-            if end > start {
-                words.push(xxh3_64_with_seed(&bytes[start..end], shingler.seed));
-            }
-            start = end + 1;
-        }
-    }
-    if bytes.len() > start {
-        words.push(xxh3_64_with_seed(&bytes[start..], shingler.seed));
-    }
+    WORD_HASHER.with_borrow_mut(|hasher| {
+        hasher.load(bytes, shingler.seed);
+        hasher.words_into(words);
+    });
     crate::shingle::ngrams(words, shingler.n, out);
+}
+
+thread_local! {
+    /// [`normalized_shingles`]' word hasher, whose padded buffer is reused per thread.
+    static WORD_HASHER: std::cell::RefCell<crate::word_hash::WordHasher> =
+        std::cell::RefCell::new(crate::word_hash::WordHasher::default());
 }
 
 /// Number of `b' '` bytes. Sixteen bytes at a time summed as `u8` (one compare and one
