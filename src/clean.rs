@@ -29,6 +29,13 @@ thread_local! {
     };
 }
 
+thread_local! {
+    /// [`Cleaner::clean_blocks`]' indices of the blocks it asks the database about and the
+    /// answers, reused per thread.
+    static MATCHES: std::cell::RefCell<(Vec<usize>, Vec<Option<crate::sigdb::matcher::DbMatch>>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// Why a block was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -213,25 +220,42 @@ impl Cleaner {
             Some((matcher, group))
         });
         let mut removals = Vec::new();
-        let mut repeats = doc.repeats.iter().peekable();
-        for (i, block) in doc.blocks.iter().enumerate() {
-            if let Some(r) = repeats.next_if(|r| r.block == i) {
-                if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words {
-                    let first = doc.blocks[r.of].span;
-                    removals.push(Removal {
-                        span: block.span,
-                        reason: r.kind.into(),
-                        score: r.score,
-                        matched: Matched::Block {
-                            start: first.start,
-                            end: first.end,
-                        },
-                    });
-                    continue;
+        MATCHES.with_borrow_mut(|(pending, matches)| {
+            // The blocks that are not in-document repeats go to the database, all of the
+            // document's at once ([`Matcher::match_blocks`]); `pending` keeps their indices.
+            pending.clear();
+            let mut repeats = doc.repeats.iter().peekable();
+            for (i, block) in doc.blocks.iter().enumerate() {
+                if let Some(r) = repeats.next_if(|r| r.block == i) {
+                    if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words {
+                        continue;
+                    }
                 }
+                pending.push(i);
             }
+            matches.clear();
             if let Some((matcher, group)) = db {
-                if let Some(m) = matcher.match_block(group, block) {
+                matcher.match_blocks(group, &doc.blocks, pending, matches);
+            }
+            let mut repeats = doc.repeats.iter().peekable();
+            let mut db_matches = pending.iter().zip(matches.iter()).peekable();
+            for (i, block) in doc.blocks.iter().enumerate() {
+                if let Some(r) = repeats.next_if(|r| r.block == i) {
+                    if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words {
+                        let first = doc.blocks[r.of].span;
+                        removals.push(Removal {
+                            span: block.span,
+                            reason: r.kind.into(),
+                            score: r.score,
+                            matched: Matched::Block {
+                                start: first.start,
+                                end: first.end,
+                            },
+                        });
+                        continue;
+                    }
+                }
+                if let Some((_, Some(m))) = db_matches.next_if(|(&j, _)| j == i) {
                     removals.push(Removal {
                         span: block.span,
                         reason: Reason::Db,
@@ -243,7 +267,7 @@ impl Cleaner {
                     });
                 }
             }
-        }
+        });
         Cleaned {
             text: rewrite(text, &removals),
             blocks: doc.blocks.len(),

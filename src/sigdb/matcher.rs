@@ -110,20 +110,24 @@ impl BandIndex {
         self.pairs.is_empty()
     }
 
-    /// Appends the entries whose band hash is one of `hashes` to `out`, in the order of
-    /// `hashes`; `runs` is scratch space.
+    /// The directory run of each of `hashes` into `runs` (cleared first).
     ///
-    /// Two passes instead of one lookup after another: every lookup is two cache misses in a
-    /// row (directory, then pairs; 36 MB of pairs for the man pages), and with all the
-    /// directory reads issued before any pair is read, the misses of the bands overlap
-    /// instead of queueing behind each hash comparison's branch.
-    fn get_all(&self, hashes: &[u64], runs: &mut Vec<(u32, u32)>, out: &mut Vec<u32>) {
+    /// Done for all the band hashes of a document's blocks before any pair is read
+    /// ([`Matcher::match_blocks`]): every lookup is two cache misses in a row (directory, then
+    /// pairs; 9 MB of pairs and 4 MB of directory for the man pages), and issued together
+    /// the misses overlap instead of queueing behind each block's other work.
+    fn runs_of(&self, hashes: &[u64], runs: &mut Vec<(u32, u32)>) {
         runs.clear();
         runs.extend(hashes.iter().map(|&h| {
             let d = (h >> self.shift) as usize;
             (self.dir[d], self.dir[d + 1])
         }));
-        for (&h, &(a, b)) in hashes.iter().zip(runs.iter()) {
+    }
+
+    /// Appends the entries whose band hash is one of `hashes` (with their directory `runs`)
+    /// to `out`, in the order of `hashes`.
+    fn collect(&self, hashes: &[u64], runs: &[(u32, u32)], out: &mut Vec<u32>) {
+        for (&h, &(a, b)) in hashes.iter().zip(runs) {
             let run = &self.pairs[a as usize..b as usize];
             out.extend(run.iter().filter(|p| p.0 == h).map(|p| p.1));
         }
@@ -131,26 +135,27 @@ impl BandIndex {
 }
 
 thread_local! {
-    /// Scratch space of [`Matcher::match_block`], reused per thread so a long block costs no
+    /// Scratch space of [`Matcher::match_blocks`], reused per thread so a document costs no
     /// allocation.
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch {
-            sig: Vec::new(),
-            candidates: Vec::new(),
-            hashes: Vec::new(),
-            runs: Vec::new(),
-        })
-    };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Per-thread buffers of [`Matcher::match_block`].
+/// Per-thread buffers of [`Matcher::match_blocks`].
+#[derive(Default)]
 struct Scratch {
-    sig: Vec<u32>,
-    candidates: Vec<u32>,
-    /// Band hashes of the block.
+    /// Positions in `which` of the blocks that need a near match (long, no exact match).
+    near: Vec<u32>,
+    /// Their signatures, `num_perm` lanes each.
+    sigs: Vec<u32>,
+    /// Their band hashes, `bands` each.
     hashes: Vec<u64>,
-    /// Directory runs of those hashes ([`BandIndex::get_all`]).
+    /// Directory runs of those hashes ([`BandIndex::runs_of`]).
     runs: Vec<(u32, u32)>,
+    /// Candidate entries of all near blocks, block after block; `ends[j]` ends block `j`'s.
+    candidates: Vec<u32>,
+    ends: Vec<u32>,
+    /// One block's candidates, sorted and de-duplicated.
+    one: Vec<u32>,
 }
 
 /// Active entries of a database, indexed for lookup.
@@ -263,41 +268,89 @@ impl Matcher {
 
     /// The best match of `block` among the active entries of `group`.
     pub fn match_block(&self, group: u32, block: &Block) -> Option<DbMatch> {
-        if let Some(&entry) = self.exact.get(&(group, block.key)) {
-            return Some(DbMatch {
-                entry,
-                kind: MatchKind::Exact,
-                score: 1.0,
-            });
-        }
-        if block.shingles.is_empty() {
-            return None;
-        }
+        let mut out = Vec::with_capacity(1);
+        self.match_blocks(group, std::slice::from_ref(block), &[0], &mut out);
+        out[0]
+    }
+
+    /// [`Matcher::match_block`] of `blocks[i]` for each `i` of `which`, into `out` (cleared
+    /// first) in the order of `which`.
+    ///
+    /// Why a batch (one document's blocks): most lookups are cache misses (the exact-key map,
+    /// the band directory, the band pairs), and one block at a time each waited for the last
+    /// with the block's other work in between. Here each kind of lookup runs for all the
+    /// blocks in one tight loop, so the CPU has many misses in flight at once. Same results
+    /// as one at a time: a block's match depends on nothing but the block.
+    pub fn match_blocks(
+        &self,
+        group: u32,
+        blocks: &[Block],
+        which: &[usize],
+        out: &mut Vec<Option<DbMatch>>,
+    ) {
+        out.clear();
+        out.extend(which.iter().map(|&i| {
+            self.exact
+                .get(&(group, blocks[i].key))
+                .map(|&entry| DbMatch {
+                    entry,
+                    kind: MatchKind::Exact,
+                    score: 1.0,
+                })
+        }));
         let index = &self.groups[group as usize];
         if index.long.is_empty() {
-            return None;
+            return;
         }
         SCRATCH.with_borrow_mut(|s| {
-            let Scratch {
-                sig,
-                candidates,
-                hashes,
-                runs,
-            } = s;
-            sig.resize(self.hasher.num_perm(), 0);
-            self.hasher.sign_into(&block.shingles, sig);
-            candidates.clear();
-            if index.bands.is_empty() {
-                candidates.extend_from_slice(&index.long);
-            } else {
-                let lsh = self.db.params.lsh;
-                hashes.clear();
-                hashes.extend((0..lsh.bands).map(|b| super::band_hash(&lsh, sig, b)));
-                index.bands.get_all(hashes, runs, candidates);
-                candidates.sort_unstable();
-                candidates.dedup();
+            s.near.clear();
+            s.near.extend((0..which.len() as u32).filter(|&j| {
+                out[j as usize].is_none() && !blocks[which[j as usize]].shingles.is_empty()
+            }));
+            if s.near.is_empty() {
+                return;
             }
-            self.best_candidate(sig, block.shingles.len(), candidates)
+            let k = self.hasher.num_perm();
+            s.sigs.clear();
+            s.sigs.resize(k * s.near.len(), 0);
+            for (&j, sig) in s.near.iter().zip(s.sigs.chunks_exact_mut(k)) {
+                self.hasher
+                    .sign_into(&blocks[which[j as usize]].shingles, sig);
+            }
+            if index.bands.is_empty() {
+                for (&j, sig) in s.near.iter().zip(s.sigs.chunks_exact(k)) {
+                    let shingles = blocks[which[j as usize]].shingles.len();
+                    out[j as usize] = self.best_candidate(sig, shingles, &index.long);
+                }
+                return;
+            }
+            let lsh = self.db.params.lsh;
+            s.hashes.clear();
+            for sig in s.sigs.chunks_exact(k) {
+                s.hashes
+                    .extend((0..lsh.bands).map(|b| super::band_hash(&lsh, sig, b)));
+            }
+            index.bands.runs_of(&s.hashes, &mut s.runs);
+            s.candidates.clear();
+            s.ends.clear();
+            for (hashes, runs) in s
+                .hashes
+                .chunks_exact(lsh.bands)
+                .zip(s.runs.chunks_exact(lsh.bands))
+            {
+                index.bands.collect(hashes, runs, &mut s.candidates);
+                s.ends.push(s.candidates.len() as u32);
+            }
+            let mut from = 0;
+            for ((&j, sig), &end) in s.near.iter().zip(s.sigs.chunks_exact(k)).zip(&s.ends) {
+                s.one.clear();
+                s.one.extend_from_slice(&s.candidates[from..end as usize]);
+                from = end as usize;
+                s.one.sort_unstable();
+                s.one.dedup();
+                let shingles = blocks[which[j as usize]].shingles.len();
+                out[j as usize] = self.best_candidate(sig, shingles, &s.one);
+            }
         })
     }
 
@@ -349,6 +402,65 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::{analyze, BlockParams};
+    use crate::sigdb::learn::{Learner, Summarizer};
+    use crate::sigdb::{Grouping, HashParams};
+
+    /// A long line of words numbered from `i` (distinct lines share no 5-gram).
+    fn line(i: usize, words: usize) -> String {
+        (0..words)
+            .map(|w| format!("w{}x{}", i, w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The batch gives every block what that block alone gives, with the band index (more
+    /// than `SCAN_MAX` long entries) and with the scan of a small group: exact, near and
+    /// contained matches and misses, in one document.
+    #[test]
+    fn a_batch_equals_one_block_at_a_time() {
+        for entries in [SCAN_MAX + 100, 40] {
+            let params = HashParams::new(BlockParams::default(), 64);
+            let summarizer = Summarizer::new(params, Grouping::None);
+            let mut learner = Learner::new(params, Grouping::None, Policy::default());
+            let corpus: String = (0..entries).map(|i| line(i, 12) + "\nShare\n").collect();
+            for d in 0..2 {
+                learner.add(summarizer.summarize(&format!("d{d}"), &corpus, None));
+            }
+            let matcher = Matcher::new(learner.finish(), Policy::default());
+            let mut page = Vec::new();
+            for i in 0..60 {
+                let l = line(i * 7 % entries, 12);
+                page.push(match i % 5 {
+                    0 => l,                                                   // exact
+                    1 => l.replacen("x11", "y11", 1),                         // near: last word
+                    2 => l.split(' ').take(10).collect::<Vec<_>>().join(" "), // truncated
+                    3 => line(entries + i, 12),                               // unknown long
+                    _ => "Share".to_string(),                                 // short, exact
+                });
+            }
+            let doc = analyze(&page.join("\n"), &params.blocks);
+            let which: Vec<usize> = (0..doc.blocks.len()).collect();
+            let mut batch = Vec::new();
+            matcher.match_blocks(0, &doc.blocks, &which, &mut batch);
+            let one: Vec<Option<DbMatch>> = doc
+                .blocks
+                .iter()
+                .map(|b| matcher.match_block(0, b))
+                .collect();
+            assert_eq!(batch, one);
+            let kinds = |k| batch.iter().flatten().filter(|m| m.kind == k).count();
+            assert!(kinds(MatchKind::Exact) >= 24, "{entries}");
+            assert!(
+                kinds(MatchKind::Near) + kinds(MatchKind::Contained) >= 12,
+                "{entries}"
+            );
+            assert!(
+                batch.iter().filter(|m| m.is_none()).count() >= 12,
+                "{entries}"
+            );
+        }
+    }
 
     /// The counting sort leaves the pairs exactly as a full sort does (duplicate hashes and
     /// equal top bits included), and every hash finds its entries.
@@ -371,7 +483,8 @@ mod tests {
         pairs.sort_unstable();
         assert_eq!(index.pairs, pairs);
         let (mut runs, mut out) = (Vec::new(), Vec::new());
-        index.get_all(&[pairs[17].0], &mut runs, &mut out);
+        index.runs_of(&[pairs[17].0], &mut runs);
+        index.collect(&[pairs[17].0], &runs, &mut out);
         let want: Vec<u32> = pairs
             .iter()
             .filter(|p| p.0 == pairs[17].0)
