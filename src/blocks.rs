@@ -9,7 +9,7 @@
 //! small; an inverted index over shingles keeps the comparison linear in practice.
 
 // Keys are already xxh3 hashes: FxHash (rustc-hash) instead of SipHash, ~4 % of learn/clean.
-use crate::normalize::normalize_into;
+use crate::normalize::normalize_words_into;
 use crate::segment::{segment_into, Span, Unit};
 use crate::shingle::{containment, intersection_len, Shingler};
 use rustc_hash::FxHashMap as KeyMap;
@@ -101,12 +101,18 @@ const RAW_KEY_SEED: u64 = 0x5241_575f_4b45_5953;
 
 /// Exact key of one block's text (see [`Block::key`]); `norm` is scratch space.
 pub fn block_key(text: &str, seed: u64, norm: &mut String) -> u64 {
-    normalize_into(text, norm);
-    if norm.is_empty() {
+    block_key_and_words(text, seed, norm).0
+}
+
+/// [`block_key`] and the number of words of the normalized text (left in `norm`).
+fn block_key_and_words(text: &str, seed: u64, norm: &mut String) -> (u64, usize) {
+    let words = normalize_words_into(text, norm);
+    let key = if norm.is_empty() {
         xxh3_64_with_seed(text.trim().as_bytes(), seed ^ RAW_KEY_SEED)
     } else {
         xxh3_64_with_seed(norm.as_bytes(), seed)
-    }
+    };
+    (key, words)
 }
 
 /// Segments `text`, keys every block and finds in-document repeats.
@@ -158,9 +164,8 @@ pub fn analyze_into(text: &str, params: &BlockParams, doc: &mut DocBlocks) {
         segment_into(text, params.unit, spans);
         doc.blocks.reserve(spans.len());
         doc.blocks.extend(spans.iter().map(|&span| {
-            let key = block_key(span.text(text), params.shingler.seed, norm);
-            // Normalized text is trimmed with single spaces between words.
-            let word_count = bytecount_spaces(norm.as_bytes()) + usize::from(!norm.is_empty());
+            let (key, word_count) =
+                block_key_and_words(span.text(text), params.shingler.seed, norm);
             let set = if word_count >= params.min_near_words.max(1) {
                 // Shingled straight into the (reused) vector that becomes the set: a
                 // shingle buffer copied into it was ~3 % of `clean --db` in memmove.
@@ -209,18 +214,6 @@ thread_local! {
     /// [`normalized_shingles`]' word hasher, whose padded buffer is reused per thread.
     static WORD_HASHER: std::cell::RefCell<crate::word_hash::WordHasher> =
         std::cell::RefCell::new(crate::word_hash::WordHasher::default());
-}
-
-/// Number of `b' '` bytes. Sixteen bytes at a time summed as `u8` (one compare and one
-/// add per vector, reduced once per chunk): `filter().count()` vectorized into widening
-/// each match to a `u64` lane, ~1.7 % of `clean --db` (`perf report --sort srcline`).
-fn bytecount_spaces(bytes: &[u8]) -> usize {
-    let mut chunks = bytes.chunks_exact(16);
-    let mut n = 0usize;
-    for c in &mut chunks {
-        n += c.iter().map(|&b| u8::from(b == b' ')).sum::<u8>() as usize;
-    }
-    n + chunks.remainder().iter().filter(|&&b| b == b' ').count()
 }
 
 /// Most earlier blocks one shingle is looked up in; bounds the work on pathological pages.

@@ -35,14 +35,34 @@ pub fn normalize(text: &str) -> String {
 /// one space. So each round of the fixed-point loop, and hence the loop itself, can run on
 /// each word separately.
 pub fn normalize_into(text: &str, out: &mut String) {
+    normalize_words_into(text, out);
+}
+
+/// [`normalize_into`], returning the number of words of the result (its single spaces plus
+/// one, 0 when empty), which the AVX-512 path counts as it goes.
+pub fn normalize_words_into(text: &str, out: &mut String) -> usize {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() && !FORCE_SCALAR.get() {
-        // SAFETY: the features are checked; on `true` the buffer holds ASCII only.
-        if unsafe { avx512::normalize_ascii(text.as_bytes(), out.as_mut_vec()) } {
-            return;
+        // SAFETY: the features are checked; the buffer holds ASCII only (or nothing).
+        if let Some(spaces) = unsafe { avx512::normalize_ascii(text.as_bytes(), out.as_mut_vec()) }
+        {
+            return spaces + usize::from(!out.is_empty());
         }
     }
     normalize_into_scalar(text, out);
+    count_spaces(out.as_bytes()) + usize::from(!out.is_empty())
+}
+
+/// Number of `b' '` bytes. Sixteen bytes at a time summed as `u8` (one compare and one
+/// add per vector, reduced once per chunk): `filter().count()` vectorized into widening
+/// each match to a `u64` lane, ~1.7 % of `clean --db` (`perf report --sort srcline`).
+fn count_spaces(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(16);
+    let mut n = 0usize;
+    for c in &mut chunks {
+        n += c.iter().map(|&b| u8::from(b == b' ')).sum::<u8>() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b' ').count()
 }
 
 thread_local! {
@@ -258,6 +278,32 @@ mod tests {
                     assert_eq!(normalize(&text), normalize_scalar(&text), "{text:?}");
                 }
             }
+        }
+    }
+
+    /// The word count equals the words of the result, on both paths.
+    #[test]
+    fn word_count_is_the_words_of_the_result() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a b ",
+            "x-y z",
+            "é ü",
+            &"word ".repeat(40),
+            "a\tb\nc",
+        ] {
+            let mut out = String::new();
+            let n = normalize_words_into(text, &mut out);
+            assert_eq!(
+                n,
+                out.split(' ').filter(|w| !w.is_empty()).count(),
+                "{text:?}"
+            );
+            FORCE_SCALAR.set(true);
+            assert_eq!(normalize_words_into(text, &mut out), n, "{text:?}");
+            FORCE_SCALAR.set(false);
         }
     }
 

@@ -54,14 +54,14 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Normalizes `text` into `buf` (cleared first) when it is all ASCII and returns true; returns
-/// false, with `buf` holding garbage, at the first chunk holding a non-ASCII byte (the caller
-/// then runs the scalar path, which handles Unicode words).
+/// Normalizes `text` into `buf` (cleared first) when it is all ASCII and returns the number of
+/// spaces written; returns `None`, with `buf` empty, at the first chunk holding a non-ASCII
+/// byte (the caller then runs the scalar path, which handles Unicode words).
 ///
 /// # Safety
 /// The CPU must have the features [`available`] checks.
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi1,bmi2,popcnt")]
-pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> bool {
+pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> Option<usize> {
     let n = text.len();
     buf.clear();
     // Room: before each chunk `p` is at most the bytes read so far (a written byte is a read
@@ -79,6 +79,7 @@ pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> bool {
     let zero_char = _mm512_set1_epi8(b'0' as i8);
     let space_char = _mm512_set1_epi8(b' ' as i8);
     let (mut p, mut pending, mut started) = (0usize, false, false);
+    let mut spaces_written = 0usize;
     let mut i = 0;
     while i < n {
         let len = (n - i).min(64);
@@ -86,7 +87,7 @@ pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> bool {
         // SAFETY: a masked load of text[i..i + len]; the other lanes are zero (dropped bytes).
         let x = unsafe { _mm512_maskz_loadu_epi8(valid, text.as_ptr().add(i).cast()) };
         if _mm512_movepi8_mask(x) != 0 {
-            return false;
+            return None;
         }
         // Bit 6 of an ASCII byte picks the table half, bits 0..5 the entry.
         let out = _mm512_permutex2var_epi8(lo, x, hi);
@@ -103,10 +104,12 @@ pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> bool {
                 spaces &= !0u64 << kc.trailing_zeros().min(63);
             }
             let write = kept | _pdep_u64(spaces, x_bits);
+            spaces_written += spaces.count_ones() as usize;
             if pending && kc & 1 != 0 {
                 // SAFETY: p + 1 <= n + 65 <= capacity (see "Room").
                 unsafe { dst.add(p).write(b' ') };
                 p += 1;
+                spaces_written += 1;
             }
             // SAFETY: the 64-byte store at p ends at most at n + 65 <= capacity.
             unsafe {
@@ -121,5 +124,5 @@ pub(super) unsafe fn normalize_ascii(text: &[u8], buf: &mut Vec<u8>) -> bool {
     }
     // SAFETY: the first p bytes were written.
     unsafe { buf.set_len(p) };
-    true
+    Some(spaces_written)
 }
