@@ -130,6 +130,38 @@ pub fn replace_text_field(record: &str, text_field: &str, text: &str) -> Result<
     }
 }
 
+/// Appends to `out` what [`replace_text_field`] gives for `record` and the concatenation of
+/// `text`'s byte ranges `kept` (in order, on character boundaries), without building that
+/// concatenation: `clean` writes a document's kept pieces escaped straight into its output
+/// line (the cleaned `String` was a copy of every document, ~3.5 % of `clean --db`).
+pub fn write_replaced_text(
+    record: &str,
+    text_field: &str,
+    text: &str,
+    kept: &[(usize, usize)],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if fast::write_replaced(record, text_field, out, &mut |o| {
+        write_kept_str(o, text, kept)
+    }) {
+        return Ok(());
+    }
+    let joined: String = kept.iter().map(|&(a, b)| &text[a..b]).collect();
+    out.extend_from_slice(replace_text_field_serde(record, text_field, &joined)?.as_bytes());
+    Ok(())
+}
+
+/// Appends the concatenation of `text`'s byte ranges `kept` as one JSON string, exactly as
+/// serde_json writes that string (escaping is per byte, so piece by piece is the same).
+pub fn write_kept_str(out: &mut Vec<u8>, text: &str, kept: &[(usize, usize)]) {
+    out.reserve(kept.iter().map(|&(a, b)| b - a).sum::<usize>() + 2);
+    out.push(b'"');
+    for &(a, b) in kept {
+        fast::write_json_str_body(out, &text[a..b]);
+    }
+    out.push(b'"');
+}
+
 /// The reference for [`replace_text_field`]: serde_json with raw values.
 fn replace_text_field_serde(record: &str, text_field: &str, text: &str) -> Result<String, String> {
     let pairs: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
@@ -197,6 +229,34 @@ mod tests {
             "malformed JSON at column 14: trailing characters"
         );
         assert!(JsonFields::parse(r#"[1]"#, &f).is_err());
+    }
+
+    #[test]
+    fn writing_kept_pieces_equals_replacing_with_their_concatenation() {
+        let text = "ab\n\"é\u{1}x\\ yz\t";
+        let cuts = [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, text.len()];
+        for rec in [
+            r#"{"id": "a", "n":1.50, "text": "old", "m":{"k":[true,null]}}"#,
+            r#"{"te\u0078t":"old","id":1}"#,
+            r#"{"text":"a","text":"b"}"#,
+        ] {
+            for (i, &a) in cuts.iter().enumerate() {
+                for &b in &cuts[i..] {
+                    for kept in [vec![(a, b)], vec![(0, a), (b, text.len())], vec![]] {
+                        let joined: String = kept.iter().map(|&(x, y)| &text[x..y]).collect();
+                        let mut out = b"prefix".to_vec();
+                        write_replaced_text(rec, "text", text, &kept, &mut out).unwrap();
+                        let want = replace_text_field(rec, "text", &joined).unwrap();
+                        assert_eq!(out, [b"prefix", want.as_bytes()].concat(), "{rec} {kept:?}");
+                        let mut s = Vec::new();
+                        write_kept_str(&mut s, text, &kept);
+                        assert_eq!(s, serde_json::to_vec(&joined).unwrap());
+                    }
+                }
+            }
+        }
+        let mut out = b"x".to_vec();
+        assert!(write_replaced_text("[1]", "text", text, &[], &mut out).is_err());
     }
 
     #[test]

@@ -68,11 +68,48 @@ pub(super) fn parse(line: &str, fields: &FieldNames) -> Option<JsonFields> {
 /// path's (property-tested), without serde's second walk through every value and a `String`
 /// per key (~3 % of `clean`).
 pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> Option<String> {
+    let mut out: Vec<u8> = Vec::with_capacity(record.len());
+    if !write_replaced(record, text_field, &mut out, &mut |out| {
+        write_json_str(out, text)
+    }) {
+        return None;
+    }
+    debug_assert!(std::str::from_utf8(&out).is_ok());
+    // SAFETY: `out` is ASCII punctuation, keys and raw values cut out of the `&str` record at
+    // ASCII delimiters (so at character boundaries), and `write_json_str`'s output, which is
+    // ASCII escapes and runs of `text` cut at ASCII bytes. All of it is UTF-8.
+    Some(unsafe { String::from_utf8_unchecked(out) })
+}
+
+/// [`replace_text_field`] appending to `out`, with every value of `text_field` written by
+/// `text` (which must append one JSON string): `clean` writes the escaped kept pieces of a
+/// document there without building the cleaned text first. False, with `out` as it was,
+/// when the serde path must decide.
+pub(super) fn write_replaced(
+    record: &str,
+    text_field: &str,
+    out: &mut Vec<u8>,
+    text: &mut dyn FnMut(&mut Vec<u8>),
+) -> bool {
+    let len = out.len();
+    let ok = write_replaced_inner(record, text_field, out, text).is_some();
+    if !ok {
+        out.truncate(len);
+    }
+    ok
+}
+
+fn write_replaced_inner(
+    record: &str,
+    text_field: &str,
+    out: &mut Vec<u8>,
+    text: &mut dyn FnMut(&mut Vec<u8>),
+) -> Option<()> {
     let mut s = Scanner::object(record)?;
     if s.peek()? == b'}' {
         return None;
     }
-    let mut out: Vec<u8> = Vec::with_capacity(record.len());
+    out.reserve(record.len());
     out.push(b'{');
     loop {
         s.eat(b'"')?;
@@ -86,7 +123,7 @@ pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> 
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
         if key == text_field {
-            write_json_str(&mut out, text);
+            text(out);
         } else {
             out.extend_from_slice(&s.b[start..s.pos]);
         }
@@ -99,11 +136,7 @@ pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> 
         return None;
     }
     out.push(b'}');
-    debug_assert!(std::str::from_utf8(&out).is_ok());
-    // SAFETY: `out` is ASCII punctuation, keys and raw values cut out of the `&str` record at
-    // ASCII delimiters (so at character boundaries), and `write_json_str`'s output, which is
-    // ASCII escapes and runs of `text` cut at ASCII bytes. All of it is UTF-8.
-    Some(unsafe { String::from_utf8_unchecked(out) })
+    Some(())
 }
 
 /// Appends `text` as a JSON string exactly as `serde_json::to_writer` writes it: `"` and `\`
@@ -112,9 +145,16 @@ pub(super) fn replace_text_field(record: &str, text_field: &str, text: &str) -> 
 /// eight bytes at a time and copied whole; serde_json's byte-by-byte loop, with a `write_all`
 /// per escape (one per line of a man page), was ~6 % of `clean`.
 pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
-    let b = text.as_bytes();
-    out.reserve(b.len() + 2);
+    out.reserve(text.len() + 2);
     out.push(b'"');
+    write_json_str_body(out, text);
+    out.push(b'"');
+}
+
+/// [`write_json_str`] without the quotes: escaping is byte by byte, so the pieces of a text
+/// written one after the other give the text's escaped form.
+pub(crate) fn write_json_str_body(out: &mut Vec<u8>, text: &str) {
+    let b = text.as_bytes();
     let mut pos = 0;
     while let Some(end) = next_special(b, pos) {
         out.extend_from_slice(&b[pos..end]);
@@ -142,7 +182,6 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
         pos = end + 1;
     }
     out.extend_from_slice(&b[pos..]);
-    out.push(b'"');
 }
 
 /// Position of the first `"`, `\` or control byte (below 0x20) of `b` at or after `from`.
