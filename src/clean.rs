@@ -553,10 +553,11 @@ pub fn clean_corpus(
         CleanOutput::Tree(_, mirror) => Some(*mirror),
         CleanOutput::Jsonl(_) => None,
     };
-    let read = crate::pipeline::run(
+    let read = crate::pipeline::run_parsed(
         inputs,
         opts,
-        |doc| -> crate::Result<Done> {
+        |raw, fields| raw.parse_spanned(fields),
+        |(doc, span)| -> crate::Result<Done> {
             let text = doc.text.as_str();
             let (blocks, removals) = cleaner.removals(text, doc.record.as_deref());
             let mut removed = [0u64; 5];
@@ -577,14 +578,12 @@ pub fn clean_corpus(
                     }
                     (None, Some(rec)) => {
                         let mut line = Vec::with_capacity(rec.len() + 1);
-                        crate::corpus::write_replaced_text(rec, text_field, text, kept, &mut line)
-                            .map_err(|e| {
-                                crate::Error::bad_input(
-                                    doc.origin.path.as_path(),
-                                    doc.origin.line,
-                                    e,
-                                )
-                            })?;
+                        crate::corpus::write_replaced_text(
+                            rec, text_field, span, text, kept, &mut line,
+                        )
+                        .map_err(|e| {
+                            crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e)
+                        })?;
                         line.push(b'\n');
                         Written::Line(line)
                     }
