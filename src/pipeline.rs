@@ -53,15 +53,28 @@ pub struct ReadStats {
 /// Streams `inputs`, applies `work` to every document in parallel and hands each batch's
 /// results, in input order, to `sink`. Stops at the first error unless `skip_bad` is set and
 /// the error is about one record.
-pub fn run<T, W, S>(
+pub fn run<T, W, S>(inputs: &[PathBuf], opts: &ReadOptions, work: W, sink: S) -> Result<ReadStats>
+where
+    T: Send,
+    W: Fn(Document) -> T + Sync,
+    S: FnMut(Vec<T>) -> Result<()>,
+{
+    run_parsed(inputs, opts, |raw, fields| raw.parse(fields), work, sink)
+}
+
+/// [`run`] with the parse step given: `clean` parses with
+/// [`corpus::RawRecord::parse_spanned`] to keep where each record's text is.
+pub fn run_parsed<D, T, P, W, S>(
     inputs: &[PathBuf],
     opts: &ReadOptions,
+    parse: P,
     work: W,
     mut sink: S,
 ) -> Result<ReadStats>
 where
     T: Send,
-    W: Fn(Document) -> T + Sync,
+    P: Fn(corpus::RawRecord, &corpus::FieldNames) -> Result<D> + Sync,
+    W: Fn(D) -> T + Sync,
     S: FnMut(Vec<T>) -> Result<()>,
 {
     let reader = corpus::open(inputs)?;
@@ -93,7 +106,10 @@ where
                 .into_par_iter()
                 .map(|item| {
                     let len = item.as_ref().map_or(0, |r| r.bytes.len());
-                    (len, item.and_then(|raw| raw.parse(&opts.fields).map(&work)))
+                    (
+                        len,
+                        item.and_then(|raw| parse(raw, &opts.fields).map(&work)),
+                    )
                 })
                 .collect();
             let mut out = Vec::with_capacity(results.len());

@@ -8,6 +8,11 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 
+/// Where [`JsonFields::parse_spanned`] found the text field's value (quotes included) in the
+/// record it parsed; only meaningful for that record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextSpan(usize, usize);
+
 /// The two fields dupsift needs from a record.
 #[derive(Debug, PartialEq, Eq)]
 pub struct JsonFields {
@@ -24,6 +29,18 @@ impl JsonFields {
         match fast::parse(line, fields) {
             Some(found) => Ok(found),
             None => Self::parse_serde(line, fields),
+        }
+    }
+
+    /// [`JsonFields::parse`], and the byte span of the text field's value in `line` when
+    /// the fast scanner took the record (for [`write_replaced_text`]).
+    pub fn parse_spanned(
+        line: &str,
+        fields: &FieldNames,
+    ) -> Result<(JsonFields, Option<TextSpan>), String> {
+        match fast::parse_spanned(line, fields) {
+            Some((found, span)) => Ok((found, Some(TextSpan(span.0, span.1)))),
+            None => Self::parse_serde(line, fields).map(|found| (found, None)),
         }
     }
 
@@ -130,6 +147,43 @@ pub fn replace_text_field(record: &str, text_field: &str, text: &str) -> Result<
     }
 }
 
+/// Appends to `out` what [`replace_text_field`] gives for `record` and the concatenation of
+/// `text`'s byte ranges `kept` (in order, on character boundaries), without building that
+/// concatenation: `clean` writes a document's kept pieces escaped straight into its output
+/// line (the cleaned `String` was a copy of every document, ~3.5 % of `clean --db`).
+///
+/// `span` is what [`JsonFields::parse_spanned`] gave for this `record`, if anything: the
+/// text value is then stepped over instead of scanned again.
+pub fn write_replaced_text(
+    record: &str,
+    text_field: &str,
+    span: Option<TextSpan>,
+    text: &str,
+    kept: &[(usize, usize)],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let known = span.map(|TextSpan(a, b)| (a, b));
+    if fast::write_replaced(record, text_field, known, out, &mut |o| {
+        write_kept_str(o, text, kept)
+    }) {
+        return Ok(());
+    }
+    let joined: String = kept.iter().map(|&(a, b)| &text[a..b]).collect();
+    out.extend_from_slice(replace_text_field_serde(record, text_field, &joined)?.as_bytes());
+    Ok(())
+}
+
+/// Appends the concatenation of `text`'s byte ranges `kept` as one JSON string, exactly as
+/// serde_json writes that string (escaping is per byte, so piece by piece is the same).
+pub fn write_kept_str(out: &mut Vec<u8>, text: &str, kept: &[(usize, usize)]) {
+    out.reserve(kept.iter().map(|&(a, b)| b - a).sum::<usize>() + 2);
+    out.push(b'"');
+    for &(a, b) in kept {
+        fast::write_json_str_body(out, &text[a..b]);
+    }
+    out.push(b'"');
+}
+
 /// The reference for [`replace_text_field`]: serde_json with raw values.
 fn replace_text_field_serde(record: &str, text_field: &str, text: &str) -> Result<String, String> {
     let pairs: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
@@ -197,6 +251,41 @@ mod tests {
             "malformed JSON at column 14: trailing characters"
         );
         assert!(JsonFields::parse(r#"[1]"#, &f).is_err());
+    }
+
+    #[test]
+    fn writing_kept_pieces_equals_replacing_with_their_concatenation() {
+        let text = "ab\n\"é\u{1}x\\ yz\t";
+        let cuts = [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, text.len()];
+        for rec in [
+            r#"{"id": "a", "n":1.50, "text": "old", "m":{"k":[true,null]}}"#,
+            r#"{"te\u0078t":"old","id":1}"#,
+            r#"{"text":"a","text":"b"}"#,
+            r#"{ "text" : "o\"l\nd\u00e9" , "id":2 }"#,
+        ] {
+            for (i, &a) in cuts.iter().enumerate() {
+                for &b in &cuts[i..] {
+                    for kept in [vec![(a, b)], vec![(0, a), (b, text.len())], vec![]] {
+                        let joined: String = kept.iter().map(|&(x, y)| &text[x..y]).collect();
+                        let want = replace_text_field(rec, "text", &joined).unwrap();
+                        let want = [b"prefix", want.as_bytes()].concat();
+                        let span = JsonFields::parse_spanned(rec, &FieldNames::default())
+                            .unwrap()
+                            .1;
+                        for span in [None, span] {
+                            let mut out = b"prefix".to_vec();
+                            write_replaced_text(rec, "text", span, text, &kept, &mut out).unwrap();
+                            assert_eq!(out, want, "{rec} {kept:?} {span:?}");
+                        }
+                        let mut s = Vec::new();
+                        write_kept_str(&mut s, text, &kept);
+                        assert_eq!(s, serde_json::to_vec(&joined).unwrap());
+                    }
+                }
+            }
+        }
+        let mut out = b"x".to_vec();
+        assert!(write_replaced_text("[1]", "text", None, text, &[], &mut out).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 mod jsonl;
 mod source;
 
-pub use jsonl::{replace_text_field, JsonFields};
+pub use jsonl::{replace_text_field, write_kept_str, write_replaced_text, JsonFields, TextSpan};
 pub use source::{decode, CorpusReader, Format, RecordRef, Source};
 pub(crate) use source::{expand, open_decoded, GZIP_MAGIC, UTF8_BOM, ZSTD_MAGIC};
 
@@ -77,6 +77,12 @@ pub struct Document {
 impl RawRecord {
     /// Checks and decodes the record.
     pub fn parse(self, fields: &FieldNames) -> Result<Document> {
+        self.parse_spanned(fields).map(|(doc, _)| doc)
+    }
+
+    /// [`RawRecord::parse`], and where the text field's value is in the JSONL record when
+    /// the fast scanner found it (see [`write_replaced_text`]).
+    pub fn parse_spanned(self, fields: &FieldNames) -> Result<(Document, Option<TextSpan>)> {
         let RawRecord {
             origin,
             text_file_id,
@@ -94,24 +100,26 @@ impl RawRecord {
                         format!("invalid UTF-8 at byte {at} (text files must be UTF-8)"),
                     )
                 })?;
-                Ok(Document {
+                let doc = Document {
                     id,
                     text,
                     origin,
                     record: None,
-                })
+                };
+                Ok((doc, None))
             }
             None => {
-                let (id, text) = parse_jsonl_record(&origin, &bytes, fields)?;
-                // SAFETY: `parse_jsonl_record` returned Ok, so `std::str::from_utf8` accepted
-                // these same bytes (validating them twice was ~0.6 % of `clean`).
+                let (id, text, span) = parse_jsonl_spanned(&origin, &bytes, fields)?;
+                // SAFETY: `parse_jsonl_spanned` returned Ok, so `std::str::from_utf8`
+                // accepted these same bytes (validating them twice was ~0.6 % of `clean`).
                 let line = unsafe { String::from_utf8_unchecked(bytes) };
-                Ok(Document {
+                let doc = Document {
                     id,
                     text,
                     origin,
                     record: Some(line),
-                })
+                };
+                Ok((doc, span))
             }
         }
     }
@@ -125,6 +133,15 @@ pub(crate) fn parse_jsonl_record(
     bytes: &[u8],
     fields: &FieldNames,
 ) -> Result<(String, String)> {
+    parse_jsonl_spanned(origin, bytes, fields).map(|(id, text, _)| (id, text))
+}
+
+/// [`parse_jsonl_record`] with the text value's span (see [`JsonFields::parse_spanned`]).
+fn parse_jsonl_spanned(
+    origin: &Origin,
+    bytes: &[u8],
+    fields: &FieldNames,
+) -> Result<(String, String, Option<TextSpan>)> {
     let bad = |reason: String| Error::bad_input(origin.path.as_path(), origin.line, reason);
     let line = std::str::from_utf8(bytes).map_err(|e| {
         bad(format!(
@@ -132,9 +149,9 @@ pub(crate) fn parse_jsonl_record(
             e.valid_up_to()
         ))
     })?;
-    let parsed = JsonFields::parse(line, fields).map_err(bad)?;
+    let (parsed, span) = JsonFields::parse_spanned(line, fields).map_err(bad)?;
     let id = parsed.id.unwrap_or_else(|| origin.label());
-    Ok((id, parsed.text))
+    Ok((id, parsed.text, span))
 }
 
 /// Expands inputs and streams their records; `-` is JSONL on standard input.
