@@ -41,15 +41,16 @@ const fn secret32(at: usize) -> u32 {
 
 /// Bytes of zeros before the text in a [`WordHasher`]'s buffer: a word's last 8 bytes are
 /// loaded even when it is shorter.
-pub const PAD_BEFORE: usize = 8;
+const PAD_BEFORE: usize = 8;
 /// Bytes of zeros after the text: a word's first 8 bytes are loaded even when it is shorter.
-pub const PAD_AFTER: usize = 8;
+const PAD_AFTER: usize = 8;
 
 /// Hashes words of one text, held in a zero-padded copy (see [`WordHasher::load`]).
 #[derive(Debug, Default)]
 pub struct WordHasher {
     buf: Vec<u8>,
-    seed: u64,
+    /// The seed the constants below were computed for (`None` before the first `load`).
+    seed: Option<u64>,
     /// The per-seed constants of the three formulas.
     flip13: u64,
     flip48: u64,
@@ -64,8 +65,8 @@ impl WordHasher {
         self.buf.resize(PAD_BEFORE, 0);
         self.buf.extend_from_slice(text);
         self.buf.resize(PAD_BEFORE + text.len() + PAD_AFTER, 0);
-        if self.seed != seed || self.flip13 == 0 {
-            self.seed = seed;
+        if self.seed != Some(seed) {
+            self.seed = Some(seed);
             self.flip13 = u64::from(secret32(0) ^ secret32(4)).wrapping_add(seed);
             let seed48 = seed ^ (u64::from((seed as u32).swap_bytes()) << 32);
             self.flip48 = (secret64(8) ^ secret64(16)).wrapping_sub(seed48);
@@ -81,8 +82,9 @@ impl WordHasher {
     pub fn hash(&self, start: usize, end: usize) -> u64 {
         let len = end - start;
         debug_assert!(len > 0 && PAD_BEFORE + end <= self.buf.len());
+        let seed = self.seed.expect("a text is loaded");
         if len > 16 {
-            return xxh3_64_with_seed(&self.buf[PAD_BEFORE + start..PAD_BEFORE + end], self.seed);
+            return xxh3_64_with_seed(&self.buf[PAD_BEFORE + start..PAD_BEFORE + end], seed);
         }
         assert!(PAD_BEFORE + end <= self.buf.len() - PAD_AFTER);
         let at = PAD_BEFORE + start;
@@ -123,8 +125,9 @@ impl WordHasher {
     /// The hashes of the words of the loaded text, split at single `b' '` bytes (normalized
     /// text), pushed onto `out` in order.
     ///
-    /// The spaces are found 8 bytes at a time as a bitmask and the words walked with bit
-    /// scans: a byte loop branched on every space, a mispredict at about every word end.
+    /// The spaces of 64 bytes are gathered into one bitmask (8 bytes per SWAR step) and the
+    /// words walked with bit scans: a byte loop branched on every space, a mispredict at
+    /// about every word end.
     pub fn words_into(&self, out: &mut Vec<u64>) {
         let len = self.buf.len() - PAD_BEFORE - PAD_AFTER;
         let mut start = 0;
