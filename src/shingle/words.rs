@@ -22,6 +22,9 @@ struct Scratch {
     space: Vec<u64>,
     /// Bit `i` set when byte `i` is not ASCII.
     high: Vec<u64>,
+    /// First byte of every word, then (same index) the byte after it.
+    starts: Vec<u32>,
+    ends: Vec<u32>,
 }
 
 thread_local! {
@@ -104,21 +107,76 @@ impl Scratch {
         if any_high != 0 {
             self.mark_unicode_space(text);
         }
+        if len >= (u32::MAX - 128) as usize {
+            // Word positions are u32: a text this long takes the one-word-at-a-time scan.
+            self.hash_scanning::<FAST>(text, any_high != 0, seed, out);
+            return;
+        }
+        self.word_bounds();
+        // Hashing apart from finding the words: the bit scans branch on every word (their
+        // loop exits mispredict when word lengths vary), and a misprediction inside the
+        // scan-then-hash loop also threw away the multiply chains of the words in flight.
+        // This loop has no data-dependent branch for short ASCII words, so the hashes of
+        // consecutive words overlap.
+        let (lower, high) = (&self.lower, &self.high);
+        let any_high = any_high != 0;
+        out.reserve(self.starts.len());
+        out.extend(self.starts.iter().zip(&self.ends).map(|(&start, &end)| {
+            let (start, end) = (start as usize, end as usize);
+            word_hash::<FAST>(text, lower, high, any_high, start, end, seed)
+        }));
+    }
+
+    /// Every word's `starts` and `ends` from the white-space bitmap: a word starts at a
+    /// non-space byte after a space (or the text's start) and ends at the first space after
+    /// it; the padding and the all-ones last bitmap word end the last word.
+    fn word_bounds(&mut self) {
+        self.starts.clear();
+        self.ends.clear();
+        // The byte before the text counts as space.
+        let mut carry = 1u64;
+        for (w, &space) in self.space.iter().enumerate() {
+            let before = (space << 1) | carry;
+            carry = space >> 63;
+            let base = (w * 64) as u32;
+            let mut starts = !space & before;
+            let mut ends = space & !before;
+            while starts != 0 {
+                self.starts.push(base + starts.trailing_zeros());
+                starts &= starts - 1;
+            }
+            while ends != 0 {
+                self.ends.push(base + ends.trailing_zeros());
+                ends &= ends - 1;
+            }
+        }
+        debug_assert_eq!(self.starts.len(), self.ends.len());
+    }
+
+    /// The word-at-a-time scan (for texts of 4 GB or more).
+    fn hash_scanning<const FAST: bool>(
+        &self,
+        text: &str,
+        any_high: bool,
+        seed: u64,
+        out: &mut Vec<u64>,
+    ) {
         let mut pos = 0;
         loop {
             let start = next_clear(&self.space, pos);
-            if start >= len {
+            if start >= text.len() {
                 break;
             }
             let end = next_set(&self.space, start);
-            let hash = if any_set(&self.high, start, end) {
-                xxh3_64_with_seed(text[start..end].to_lowercase().as_bytes(), seed)
-            } else if FAST && end - start <= 16 {
-                short_word_hash(&self.lower[start..start + 16], end - start, seed)
-            } else {
-                xxh3_64_with_seed(&self.lower[start..end], seed)
-            };
-            out.push(hash);
+            out.push(word_hash::<FAST>(
+                text,
+                &self.lower,
+                &self.high,
+                any_high,
+                start,
+                end,
+                seed,
+            ));
             pos = end;
         }
     }
@@ -141,6 +199,27 @@ impl Scratch {
                 }
             }
         }
+    }
+}
+
+/// The hash of the word at `start..end` of `text` (`lower`: the text lowercased as ASCII and
+/// padded; `high`: its non-ASCII bitmap, only looked at when `any_high`).
+#[inline(always)]
+fn word_hash<const FAST: bool>(
+    text: &str,
+    lower: &[u8],
+    high: &[u64],
+    any_high: bool,
+    start: usize,
+    end: usize,
+    seed: u64,
+) -> u64 {
+    if any_high && any_set(high, start, end) {
+        xxh3_64_with_seed(text[start..end].to_lowercase().as_bytes(), seed)
+    } else if FAST && end - start <= 16 {
+        short_word_hash(&lower[start..start + 16], end - start, seed)
+    } else {
+        xxh3_64_with_seed(&lower[start..end], seed)
     }
 }
 
@@ -367,6 +446,35 @@ mod tests {
         }
         let mean = flips.iter().sum::<f64>() / flips.len() as f64;
         assert!((30.0..34.0).contains(&mean), "mean flipped bits {mean}");
+    }
+
+    #[test]
+    fn word_bounds_give_the_words_of_the_bit_scan() {
+        // Words ending at a 64-byte boundary, starting right after one, crossing several,
+        // at the very start and end of the text, and non-ASCII white space between words.
+        let cases = [
+            String::new(),
+            "x".into(),
+            "a".repeat(64),
+            "a".repeat(63) + " " + &"b".repeat(65) + " c",
+            " ".repeat(64) + "d" + &" ".repeat(63),
+            "été\u{3000}ΣΑΣ x\u{a0}y ".repeat(20),
+        ];
+        for text in &cases {
+            for fast in [false, true] {
+                let mut s = Scratch::default();
+                let (mut two_pass, mut scanned) = (Vec::new(), Vec::new());
+                if fast {
+                    s.word_hashes::<true>(text, 5, &mut two_pass);
+                    s.hash_scanning::<true>(text, !text.is_ascii(), 5, &mut scanned);
+                } else {
+                    s.word_hashes::<false>(text, 5, &mut two_pass);
+                    s.hash_scanning::<false>(text, !text.is_ascii(), 5, &mut scanned);
+                }
+                assert_eq!(two_pass, scanned, "{text:?}");
+                assert_eq!(s.starts.len(), s.ends.len());
+            }
+        }
     }
 
     #[test]
