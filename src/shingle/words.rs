@@ -251,7 +251,7 @@ fn next_set(bits: &[u64], pos: usize) -> usize {
 }
 
 /// True when any bit in `start..end` is set.
-#[inline]
+#[inline(always)]
 fn any_set(bits: &[u64], start: usize, end: usize) -> bool {
     let (first, last) = (start / 64, (end - 1) / 64);
     if first == last {
