@@ -33,7 +33,7 @@ use std::sync::Arc;
 const CHUNK: usize = 256 << 10;
 
 /// One read-only memory map of a whole file (empty files are not mapped).
-struct Map {
+pub(crate) struct Map {
     path: Arc<PathBuf>,
     ptr: *mut libc::c_void,
     len: usize,
@@ -44,7 +44,8 @@ unsafe impl Send for Map {}
 unsafe impl Sync for Map {}
 
 impl Map {
-    fn open(path: &Path) -> Result<Map> {
+    /// Maps all of `path` (its size now).
+    pub(crate) fn open(path: &Path) -> Result<Map> {
         use std::os::unix::io::AsRawFd;
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
         let len = file
@@ -85,7 +86,7 @@ impl Map {
         Ok(Map { path, ptr, len })
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
         }
@@ -339,7 +340,7 @@ impl MappedInputs {
                         "record longer than 4 GB",
                     ))
                 } else {
-                    corpus::parse_jsonl_record(&origin, rec, fields).map(|(id, text)| {
+                    super::record::parse(&origin, rec, fields).map(|(id, text)| {
                         let record = keep_record.then(|| {
                             String::from_utf8(rec.to_vec()).expect("checked by the parser")
                         });
@@ -382,7 +383,7 @@ impl super::link::SetSource for TextSets<'_> {
             line: 0,
         };
         let rec = self.mapped.record(span);
-        let (id, text) = corpus::parse_jsonl_record(&origin, rec, self.fields)?;
+        let (id, text) = super::record::parse(&origin, rec, self.fields)?;
         let record = self
             .signer
             .needs_record()

@@ -16,6 +16,7 @@
 
 pub mod link;
 pub mod mapped;
+pub mod record;
 pub mod sigfile;
 pub mod sign;
 pub mod template;

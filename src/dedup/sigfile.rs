@@ -28,9 +28,10 @@
 //! clustering stage reads the file once sequentially and then only the few records of
 //! candidate pairs by offset, never holding K lanes per document in memory.
 
+use super::mapped::Map;
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -234,12 +235,17 @@ fn header_bytes(p: &SigParams, docs: u64) -> [u8; HEADER_LEN as usize] {
 }
 
 /// Random and sequential access to a finished signature file.
+///
+/// The main file and the ids are memory-mapped: the clustering stage and the clusters report
+/// read ~60,000 records and ids by offset on make_corpus 100 MB, and a `pread` each (a system
+/// call, a copy and a buffer) was ~4-5 % of a whole `dedup` run. The file was just written,
+/// so its pages are in the page cache; they count in the resident set while mapped.
 pub struct SigReader {
     path: PathBuf,
     params: SigParams,
     docs: u64,
-    main: File,
-    ids: File,
+    main: Map,
+    ids: Map,
     sets: Option<File>,
 }
 
@@ -294,7 +300,12 @@ impl SigReader {
                 "size {len} does not match {docs} records (truncated or unfinished)"
             )));
         }
-        let ids = open(&companion(path, ".ids"))?;
+        drop(main);
+        let main = Map::open(path)?;
+        if main.bytes().len() as u64 != len {
+            return Err(bad("changed while being opened".into()));
+        }
+        let ids = Map::open(&companion(path, ".ids"))?;
         let sets = if params.sets {
             Some(open(&companion(path, ".sets"))?)
         } else {
@@ -330,20 +341,16 @@ impl SigReader {
     /// Reads record `doc` into `lanes` (length K) and returns its metadata.
     pub fn record(&self, doc: u32, lanes: &mut Vec<u32>) -> Result<DocMeta> {
         let len = self.record_len();
-        let mut buf = vec![0u8; len];
-        self.main
-            .read_exact_at(&mut buf, HEADER_LEN + doc as u64 * len as u64)
-            .map_err(|e| Error::io(&self.path, "read failed", e))?;
-        Ok(decode(&buf, self.params.num_perm as usize, lanes))
+        let buf = slice(self.main.bytes(), HEADER_LEN + doc as u64 * len as u64, len)
+            .ok_or_else(|| past_end(&self.path))?;
+        Ok(decode(buf, self.params.num_perm as usize, lanes))
     }
 
     /// The id of document `doc`.
     pub fn id(&self, meta: &DocMeta) -> Result<String> {
-        let mut buf = vec![0u8; meta.id_len as usize];
-        self.ids
-            .read_exact_at(&mut buf, meta.id_off)
-            .map_err(|e| Error::io(companion(&self.path, ".ids"), "read failed", e))?;
-        String::from_utf8(buf).map_err(|_| Error::BadDb {
+        let buf = slice(self.ids.bytes(), meta.id_off, meta.id_len as usize)
+            .ok_or_else(|| past_end(&companion(&self.path, ".ids")))?;
+        String::from_utf8(buf.to_vec()).map_err(|_| Error::BadDb {
             path: companion(&self.path, ".ids"),
             problem: "id is not UTF-8".into(),
             fix: "recompute the signatures".into(),
@@ -368,21 +375,29 @@ impl SigReader {
     pub fn for_each(&self, mut f: impl FnMut(u32, &[u32], &DocMeta)) -> Result<()> {
         let len = self.record_len();
         let k = self.params.num_perm as usize;
-        let mut file = &self.main;
-        file.seek(SeekFrom::Start(HEADER_LEN))
-            .map_err(|e| Error::io(&self.path, "read failed", e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut buf = vec![0u8; len];
+        let records = &self.main.bytes()[HEADER_LEN as usize..];
         let mut lanes = Vec::with_capacity(k);
-        for doc in 0..self.docs {
-            reader
-                .read_exact(&mut buf)
-                .map_err(|e| Error::io(&self.path, "read failed", e))?;
-            let meta = decode(&buf, k, &mut lanes);
+        for (doc, buf) in records.chunks_exact(len).enumerate() {
+            let meta = decode(buf, k, &mut lanes);
             f(doc as u32, &lanes, &meta);
         }
         Ok(())
     }
+}
+
+/// `len` bytes at `offset` of `bytes`, if all there.
+fn slice(bytes: &[u8], offset: u64, len: usize) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    bytes.get(start..start.checked_add(len)?)
+}
+
+/// The error for a record or id past the end of its file (a corrupt or foreign file).
+fn past_end(path: &Path) -> Error {
+    Error::io(
+        path,
+        "read failed",
+        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+    )
 }
 
 fn decode(buf: &[u8], k: usize, lanes: &mut Vec<u32>) -> DocMeta {
