@@ -26,6 +26,7 @@ pub mod scan;
 pub mod segment;
 pub mod shingle;
 pub mod sigdb;
+pub mod utf8;
 pub mod word_hash;
 
 pub use error::{Error, Result};

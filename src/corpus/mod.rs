@@ -90,7 +90,7 @@ impl RawRecord {
         } = self;
         match text_file_id {
             Some(id) => {
-                let text = String::from_utf8(bytes).map_err(|e| {
+                let text = crate::utf8::string_from(bytes).map_err(|e| {
                     // Name the line too, so the bad byte can be found with an editor.
                     let at = e.utf8_error().valid_up_to();
                     let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
@@ -143,7 +143,7 @@ fn parse_jsonl_spanned(
     fields: &FieldNames,
 ) -> Result<(String, String, Option<TextSpan>)> {
     let bad = |reason: String| Error::bad_input(origin.path.as_path(), origin.line, reason);
-    let line = std::str::from_utf8(bytes).map_err(|e| {
+    let line = crate::utf8::str_from(bytes).map_err(|e| {
         bad(format!(
             "invalid UTF-8 at byte {} of the line",
             e.valid_up_to()

@@ -32,7 +32,7 @@ fn fast(bytes: &[u8], fields: &FieldNames) -> Option<(Option<String>, String)> {
     if fields.text == fields.id {
         return None;
     }
-    let line = std::str::from_utf8(bytes).ok()?;
+    let line = crate::utf8::str_from(bytes).ok()?;
     let b = line.as_bytes();
     let mut pos = ws(b, 0);
     if b.get(pos) != Some(&b'{') {

@@ -310,7 +310,7 @@ impl Entries {
                 2 * n + 1
             ));
         }
-        let text = std::str::from_utf8(&raw.text)
+        let text = crate::utf8::str_from(&raw.text)
             .map_err(|e| format!("the example text is not UTF-8 ({e})"))?;
         let offs = &raw.text_offsets;
         if offs[0] != 0 || offs[2 * n] != text.len() as u64 {
