@@ -3,6 +3,8 @@
 
 mod fast;
 
+pub(crate) use fast::write_json_str;
+
 use super::FieldNames;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;

@@ -9,6 +9,7 @@
 mod jsonl;
 mod source;
 
+pub(crate) use jsonl::write_json_str;
 pub use jsonl::{replace_text_field, write_kept_str, write_replaced_text, JsonFields, TextSpan};
 pub use source::{decode, CorpusReader, Format, RecordRef, Source};
 pub(crate) use source::{expand, open_decoded, GZIP_MAGIC, UTF8_BOM, ZSTD_MAGIC};
