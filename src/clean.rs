@@ -225,52 +225,60 @@ impl Cleaner {
         });
         let mut removals = Vec::new();
         MATCHES.with_borrow_mut(|(pending, matches)| {
-            // The blocks that are not in-document repeats go to the database, all of the
-            // document's at once ([`Matcher::match_blocks`]); `pending` keeps their indices.
+            // Each block is decided once: an in-document repeat becomes its removal now; the
+            // rest go to the database together ([`Matcher::match_blocks`]), `pending` keeping
+            // their indices; then the two lists, both in block order, are merged.
             pending.clear();
+            let mut repeat_removals = Vec::new();
             let mut repeats = doc.repeats.iter().peekable();
             for (i, block) in doc.blocks.iter().enumerate() {
-                if let Some(r) = repeats.next_if(|r| r.block == i) {
-                    if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words {
-                        continue;
+                match repeats.next_if(|r| r.block == i) {
+                    Some(r)
+                        if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words =>
+                    {
+                        let first = doc.blocks[r.of].span;
+                        repeat_removals.push((
+                            i,
+                            Removal {
+                                span: block.span,
+                                reason: r.kind.into(),
+                                score: r.score,
+                                matched: Matched::Block {
+                                    start: first.start,
+                                    end: first.end,
+                                },
+                            },
+                        ));
                     }
+                    _ => pending.push(i),
                 }
-                pending.push(i);
             }
             matches.clear();
             if let Some((matcher, group)) = db {
                 matcher.match_blocks(group, &doc.blocks, pending, matches);
             }
-            let mut repeats = doc.repeats.iter().peekable();
-            let mut db_matches = pending.iter().zip(matches.iter()).peekable();
-            for (i, block) in doc.blocks.iter().enumerate() {
-                if let Some(r) = repeats.next_if(|r| r.block == i) {
-                    if r.kind != RepeatKind::Repeat || block.words >= self.min_repeat_words {
-                        let first = doc.blocks[r.of].span;
-                        removals.push(Removal {
-                            span: block.span,
-                            reason: r.kind.into(),
-                            score: r.score,
-                            matched: Matched::Block {
-                                start: first.start,
-                                end: first.end,
-                            },
-                        });
-                        continue;
-                    }
-                }
-                if let Some((_, Some(m))) = db_matches.next_if(|(&j, _)| j == i) {
-                    removals.push(Removal {
-                        span: block.span,
+            let db_removals = pending.iter().zip(matches.iter()).filter_map(|(&i, m)| {
+                m.map(|m| {
+                    let removal = Removal {
+                        span: doc.blocks[i].span,
                         reason: Reason::Db,
                         score: m.score,
                         matched: Matched::Entry {
                             entry: m.entry,
                             kind: m.kind,
                         },
-                    });
+                    };
+                    (i, removal)
+                })
+            });
+            let mut repeat_removals = repeat_removals.into_iter().peekable();
+            for (i, removal) in db_removals {
+                while let Some((_, r)) = repeat_removals.next_if(|(j, _)| *j < i) {
+                    removals.push(r);
                 }
+                removals.push(removal);
             }
+            removals.extend(repeat_removals.map(|(_, r)| r));
         });
         (doc.blocks.len(), removals)
     }
