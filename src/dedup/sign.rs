@@ -94,8 +94,7 @@ impl Signer {
         // MinHash ignores repeats, so the set is only sorted when it is stored: that sort
         // was 9 % of a whole run on the man pages.
         if self.keep_sets {
-            set.sort_unstable();
-            set.dedup();
+            *set = crate::shingle::sorted_set(std::mem::take(set));
         }
         let (lanes, bins) = self.hasher.sign(set);
         DocSig {
@@ -131,9 +130,7 @@ impl Signer {
         }
         let mut set = Vec::with_capacity(toks.len().max(1));
         ngrams(toks, self.ngram, &mut set);
-        set.sort_unstable();
-        set.dedup();
-        set
+        crate::shingle::sorted_set(set)
     }
 
     /// True when [`Signer::set`] needs the document's whole record (a template group field).
