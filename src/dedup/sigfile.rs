@@ -4,7 +4,7 @@
 //! A signature file `P` is three files written side by side:
 //!
 //! * `P` — a 64-byte header, then one fixed-size record per document in input order.
-//!   Header (all integers little-endian): `b"DSFTSIG\0"`, `u16` version (3), `u16` flags (bit 0:
+//!   Header (all integers little-endian): `b"DSFTSIG\0"`, `u16` version (4), `u16` flags (bit 0:
 //!   shingle sets present in `P.sets`; bit 1: template tokens were removed before shingling;
 //!   bit 2: the lanes are a one-permutation sketch ([`crate::oph`]), else classic MinHash),
 //!   `u32` num_perm K, `u32` n-gram size, `u32` reserved, `u64` seed, `u64` document count,
@@ -17,10 +17,10 @@
 //!   set in `P.sets`.
 //!
 //! Version 1 (classic MinHash only, without the sketch flag) is refused, so that lanes of
-//! the two sketches, which look alike but cannot be compared, are never mixed up; version 2
+//! the two sketches, which look alike but cannot be compared, are never mixed up; versions 2
 //! (words hashed with xxh3 and mixed once more, see [`crate::shingle::Shingler::dedup_words`])
-//! is refused because a recheck recomputes shingle sets with this version's word hashes,
-//! which would not match its lanes.
+//! and 3 (short words' hashes finished by one more finalizer) are refused because a recheck
+//! recomputes shingle sets with this version's word hashes, which would not match their lanes.
 //! * `P.ids` — the document ids, UTF-8, concatenated.
 //! * `P.sets` — (only with flag bit 0) each document's sorted shingle set as `u64`s.
 //!
@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 /// First bytes of every signature file.
 pub const MAGIC: &[u8; 8] = b"DSFTSIG\0";
 /// Current (and oldest readable) format version.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 const HEADER_LEN: u64 = 64;
 /// Bytes of a record after the lanes.
 const META_LEN: usize = 40;
@@ -491,9 +491,9 @@ mod tests {
             Sketch::Minhash
         );
 
-        // Version-1 (MinHash lanes, no sketch flag) and version-2 (other word hashes)
-        // files are refused by name.
-        for version in [1u16, 2] {
+        // Version-1 (MinHash lanes, no sketch flag), version-2 and version-3 (other word
+        // hashes) files are refused by name.
+        for version in [1u16, 2, 3] {
             let mut old = std::fs::read(&path).unwrap();
             old[8..10].copy_from_slice(&version.to_le_bytes());
             let v = dir.path().join(format!("v{version}.sig"));
