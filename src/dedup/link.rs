@@ -120,15 +120,17 @@ impl<'a> Rechecker<'a> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The exact set of `doc` into `out`, from the cache or the source (computed without
-    /// holding the lock, so that threads of the clusters report compute sets side by side).
-    fn set(&self, doc: u32, out: &mut Vec<u64>) -> Result<()> {
+    /// The exact set of `doc`, shared with the cache (not copied: a pair's two sets were
+    /// copied out of it for every borderline pair), from the cache or the source (computed
+    /// without holding the lock, so that threads of the clusters report compute sets side
+    /// by side).
+    fn set(&self, doc: u32) -> Result<Arc<Vec<u64>>> {
         if let Some(set) = self.lock().0.get(&doc) {
-            out.clear();
-            out.extend_from_slice(set);
-            return Ok(());
+            return Ok(Arc::clone(set));
         }
-        self.sets.set(doc, out)?;
+        let mut out = Vec::new();
+        self.sets.set(doc, &mut out)?;
+        let out = Arc::new(out);
         let mut cache = self.lock();
         if !cache.0.contains_key(&doc) {
             if cache.1 + out.len() > RECHECK_CACHE {
@@ -136,9 +138,9 @@ impl<'a> Rechecker<'a> {
                 cache.1 = 0;
             }
             cache.1 += out.len();
-            cache.0.insert(doc, Arc::new(out.clone()));
+            cache.0.insert(doc, Arc::clone(&out));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Computes the sets of `docs` that are not cached yet, in parallel, and caches them, so
@@ -314,8 +316,9 @@ pub struct Loaded {
     pub doc: u32,
     pub lanes: Vec<u32>,
     pub meta: DocMeta,
-    /// The shingle set: always for exact verification, once needed for a recheck.
-    pub set: Vec<u64>,
+    /// The shingle set: always for exact verification, once needed for a recheck (shared
+    /// with the recheck cache).
+    pub set: Arc<Vec<u64>>,
     pub has_set: bool,
 }
 
@@ -328,7 +331,9 @@ impl Loaded {
         };
         l.meta = sig.record(doc, &mut l.lanes)?;
         if verify == Verify::Exact {
-            sig.set(&l.meta, &mut l.set)?;
+            let mut set = Vec::new();
+            sig.set(&l.meta, &mut set)?;
+            l.set = Arc::new(set);
             l.has_set = true;
         }
         Ok(l)
@@ -336,7 +341,7 @@ impl Loaded {
 
     fn ensure_set(&mut self, r: &Rechecker) -> Result<()> {
         if !self.has_set {
-            r.set(self.doc, &mut self.set)?;
+            self.set = r.set(self.doc)?;
             self.has_set = true;
         }
         Ok(())
@@ -818,7 +823,9 @@ fn verify_bucket(
                 match &mut loaded[k] {
                     None => loaded[k] = Some(Loaded::read(sig, docs[k], p.verify)?),
                     Some(l) if p.verify == Verify::Exact && !l.has_set => {
-                        sig.set(&l.meta, &mut l.set)?;
+                        let mut set = Vec::new();
+                        sig.set(&l.meta, &mut set)?;
+                        l.set = Arc::new(set);
                         l.has_set = true;
                     }
                     Some(_) => {}
