@@ -14,6 +14,7 @@ pub mod corpus;
 pub mod dedup;
 pub mod error;
 pub mod eval;
+pub(crate) mod json_str;
 pub mod lsh;
 pub mod minhash;
 pub mod mirror;

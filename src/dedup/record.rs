@@ -1,13 +1,10 @@
 //! The id and text of a mapped JSONL record, decoded faster than the general parser for the
 //! records dedup mostly sees.
 //!
-//! [`crate::corpus::parse_jsonl_record`] copies the text field between escapes one segment at
-//! a time (a `memcpy` call per segment); c100's texts have an escape every ~33 bytes (mostly
-//! `\n`), so that was ~3 million short copies, 13-15 % of a whole `dedup` run's samples
-//! (`Scanner::string` + `memmove` + `escape`). Here the text is copied 16 bytes at a time
-//! unconditionally into a buffer with 16 bytes of slack, and the position of the first `"`,
-//! `\` or control byte in those 16 decides how many of them count: no call and no branch per
-//! byte between escapes.
+//! [`crate::corpus::parse_jsonl_record`] goes through a general scanner and builds
+//! [`crate::corpus::JsonFields`]; this walks one line of the mapped file and decodes the text
+//! with [`crate::json_str`] (escapes decoded in 64-byte registers with AVX-512: c100's texts
+//! have an escape every ~32 bytes, and decoding was ~10 % of a whole `dedup` run).
 //!
 //! Only the simplest records take this path: an object whose members are all strings (the id
 //! may also be `null`), keys without escapes, neither field named twice. Anything else — other
@@ -17,6 +14,7 @@
 
 use crate::corpus::{self, FieldNames, Origin};
 use crate::error::Result;
+use crate::json_str;
 
 /// The id (the `file:line` label when the record has none) and text of one JSONL record
 /// (`bytes` without its line ending): [`corpus::parse_jsonl_record`], faster.
@@ -45,7 +43,7 @@ fn fast(bytes: &[u8], fields: &FieldNames) -> Option<(Option<String>, String)> {
             return None;
         }
         let key_start = pos + 1;
-        let key_end = key_start + next_special(b, key_start)?;
+        let key_end = json_str::next_special(b, key_start)?;
         if b[key_end] != b'"' {
             return None;
         }
@@ -61,7 +59,7 @@ fn fast(bytes: &[u8], fields: &FieldNames) -> Option<(Option<String>, String)> {
                     if text.is_some() {
                         return None;
                     }
-                    let (s, end) = decode_string(b, pos + 1)?;
+                    let (s, end) = json_str::decode_str(line, pos + 1)?;
                     text = Some(s);
                     pos = end;
                 } else if key == fields.id {
@@ -69,11 +67,11 @@ fn fast(bytes: &[u8], fields: &FieldNames) -> Option<(Option<String>, String)> {
                         return None;
                     }
                     id_seen = true;
-                    let (s, end) = decode_string(b, pos + 1)?;
+                    let (s, end) = json_str::decode_str(line, pos + 1)?;
                     id = Some(s);
                     pos = end;
                 } else {
-                    pos = skip_string(b, pos + 1)?;
+                    pos = json_str::skip(b, pos + 1)?;
                 }
             }
             b'n' if key == fields.id && !id_seen && b[pos..].starts_with(b"null") => {
@@ -105,162 +103,6 @@ fn ws(b: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
-}
-
-/// Bit `i` set when `block[i]` is `"`, `\` or a control byte (below 0x20).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn specials16(block: &[u8; 16]) -> u32 {
-    use std::arch::x86_64::*;
-    // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of `block`.
-    unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        let m = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-            ),
-            control,
-        );
-        _mm_movemask_epi8(m) as u32
-    }
-}
-
-/// [`specials16`], byte by byte.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-#[inline(always)]
-fn specials16_scalar(block: &[u8; 16]) -> u32 {
-    block
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| ((c == b'"' || c == b'\\' || c < 0x20) as u32) << i)
-        .fold(0, |a, b| a | b)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn specials16(block: &[u8; 16]) -> u32 {
-    specials16_scalar(block)
-}
-
-/// Offset from `from` of the next `"`, `\` or control byte, if any.
-#[inline]
-fn next_special(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(block) = b.get(i..i + 16) {
-        let m = specials16(block.try_into().expect("16 bytes"));
-        if m != 0 {
-            return Some(i + m.trailing_zeros() as usize - from);
-        }
-        i += 16;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| i + p - from)
-}
-
-/// Steps over a string whose opening quote is before `pos`, checking its escapes; the
-/// position after the closing quote, or `None` (control byte, bad or surrogate escape).
-fn skip_string(b: &[u8], mut pos: usize) -> Option<usize> {
-    loop {
-        pos += next_special(b, pos)?;
-        match b[pos] {
-            b'"' => return Some(pos + 1),
-            b'\\' => {
-                let (_, len) = escape(b, pos + 1)?;
-                pos += 1 + len;
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// The escape after a backslash at `pos - 1`: the character and the escape's length after
-/// the backslash; `None` for anything but the simple escapes and `\uXXXX` outside the
-/// surrogate range (what the general parser leaves to serde_json).
-#[inline]
-fn escape(b: &[u8], pos: usize) -> Option<(char, usize)> {
-    Some(match *b.get(pos)? {
-        b'"' => ('"', 1),
-        b'\\' => ('\\', 1),
-        b'/' => ('/', 1),
-        b'b' => ('\u{8}', 1),
-        b'f' => ('\u{c}', 1),
-        b'n' => ('\n', 1),
-        b'r' => ('\r', 1),
-        b't' => ('\t', 1),
-        b'u' => {
-            let hex = b.get(pos + 1..pos + 5)?;
-            let mut v = 0u32;
-            for &h in hex {
-                v = v * 16 + (h as char).to_digit(16)?;
-            }
-            (char::from_u32(v)?, 5)
-        }
-        _ => return None,
-    })
-}
-
-/// Decodes a string whose opening quote is before `pos` (`b` is valid UTF-8): the string
-/// and the position after its closing quote, or `None` as [`skip_string`].
-fn decode_string(b: &[u8], mut pos: usize) -> Option<(String, usize)> {
-    // Decoding never makes a string longer than its escaped form, which the rest of the line
-    // bounds; the slack takes the whole last block copied before the closing quote.
-    let mut out: Vec<u8> = Vec::with_capacity(b.len() - pos + 16);
-    let dst = out.as_mut_ptr();
-    let mut n = 0;
-    loop {
-        // Copy 16 bytes, keep those before the first special one.
-        while let Some(block) = b.get(pos..pos + 16) {
-            let block: &[u8; 16] = block.try_into().expect("16 bytes");
-            // SAFETY: `n <= pos - start` (decoding only shrinks), so `n + 16` is within the
-            // capacity `b.len() - start + 16`.
-            unsafe { std::ptr::copy_nonoverlapping(block.as_ptr(), dst.add(n), 16) };
-            let m = specials16(block);
-            if m != 0 {
-                let k = m.trailing_zeros() as usize;
-                pos += k;
-                n += k;
-                break;
-            }
-            pos += 16;
-            n += 16;
-        }
-        if b.len() - pos < 16 {
-            // The tail: byte by byte up to the next special byte.
-            let k = b[pos..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-            // SAFETY: as above, `n + k <= b.len() - start`.
-            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr().add(pos), dst.add(n), k) };
-            pos += k;
-            n += k;
-        }
-        match b[pos] {
-            b'"' => {
-                // SAFETY: the first `n` bytes were written above.
-                unsafe { out.set_len(n) };
-                // The copied runs are whole characters of a valid UTF-8 line (they end at an
-                // ASCII byte or the closing quote) and every escape was pushed as a `char`.
-                debug_assert!(std::str::from_utf8(&out).is_ok());
-                // SAFETY: see above.
-                return Some((unsafe { String::from_utf8_unchecked(out) }, pos + 1));
-            }
-            b'\\' => {
-                let (c, len) = escape(b, pos + 1)?;
-                let mut utf8 = [0u8; 4];
-                let enc = c.encode_utf8(&mut utf8).as_bytes();
-                // SAFETY: an escape of 1 + `len` bytes decodes to at most that many (`\uXXXX`,
-                // six bytes, to at most three), so `n` stays within the capacity as above.
-                unsafe { std::ptr::copy_nonoverlapping(enc.as_ptr(), dst.add(n), enc.len()) };
-                n += enc.len();
-                pos += 1 + len;
-            }
-            _ => return None,
-        }
-    }
 }
 
 #[cfg(test)]

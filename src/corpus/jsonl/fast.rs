@@ -3,8 +3,9 @@
 //! serde_json with a field visitor spent most of its time building the text as a
 //! `serde_json::Value` (scratch buffer, then a second copy, then the enum) and growing those
 //! buffers a few bytes at a time; on a 100 MB corpus that was a tenth of a whole `dedup` run.
-//! This scanner walks the record once, copies the text field's bytes once into an exactly
-//! sized `String` (escapes decoded on the way) and only checks the grammar of every other value.
+//! This scanner walks the record once, copies the text field's bytes once into a `String`
+//! (escapes decoded on the way by [`crate::json_str`], which dedup's record parser shares) and
+//! only checks the grammar of every other value.
 //!
 //! It accepts a strict subset of what the serde path accepts and gives the same fields for it;
 //! anything unusual — malformed JSON, an escape in a key, a surrogate escape, a control
@@ -13,6 +14,7 @@
 //! too or produces the exact error message. A property test compares both paths.
 
 use super::{FieldNames, JsonFields};
+use crate::json_str::{self, next_special};
 
 /// Deeper nesting than this is left to serde_json (whose limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -204,63 +206,6 @@ pub(crate) fn write_json_str_body(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&b[pos..]);
 }
 
-/// Position of the first `"`, `\` or control byte (below 0x20) of `b` at or after `from`.
-///
-/// Sixteen bytes at a time with SSE2 (baseline on x86_64: three byte compares and a
-/// `movemask`), then the eight-byte SWAR step below for what is left: the SWAR loop alone
-/// needed ~10 operations per eight bytes, and this search is the whole of JSON string
-/// scanning, skipping and escaping (~7 % of `clean --db`, one hit per line of a man page).
-#[inline]
-fn next_special(b: &[u8], from: usize) -> Option<usize> {
-    #[allow(unused_mut)]
-    let mut i = from;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes inside `b`
-        // (`i + 16 <= b.len()`), unaligned loads allowed.
-        unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let slash = _mm_set1_epi8(b'\\' as i8);
-            let below = _mm_set1_epi8(0x1f);
-            while i + 16 <= b.len() {
-                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
-                // v <= 0x1f unsigned  <=>  min(v, 0x1f) == v.
-                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below), v);
-                let m = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
-                    control,
-                );
-                let mask = _mm_movemask_epi8(m) as u32;
-                if mask != 0 {
-                    return Some(i + mask.trailing_zeros() as usize);
-                }
-                i += 16;
-            }
-        }
-    }
-    // Eight bytes at a time: the lowest flagged byte of each mask is exact (borrows only
-    // spill into higher bytes), so the lowest bit of their union is the first special byte.
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while i + 8 <= b.len() {
-        let v = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        let quote = zero(v ^ (ONES * b'"' as u64));
-        let slash = zero(v ^ (ONES * b'\\' as u64));
-        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGH;
-        let m = quote | slash | control;
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| i + p)
-}
-
 struct Scanner<'a> {
     src: &'a str,
     b: &'a [u8],
@@ -348,86 +293,16 @@ impl<'a> Scanner<'a> {
 
     /// A string value (opening quote eaten), escapes decoded; surrogate escapes bail.
     fn string(&mut self) -> Option<String> {
-        let end = self.next_special()?;
-        if self.b[end] == b'"' {
-            let s = self.src[self.pos..end].to_owned();
-            self.pos = end + 1;
-            return Some(s);
-        }
-        // Decoding never makes a string longer than its escaped form, and the rest of the line
-        // bounds that: one allocation, no regrowth.
-        let mut out = String::with_capacity(self.b.len() - self.pos);
-        let mut end = end;
-        loop {
-            out.push_str(&self.src[self.pos..end]);
-            self.pos = end;
-            match self.b[end] {
-                b'"' => {
-                    self.pos += 1;
-                    return Some(out);
-                }
-                b'\\' => {
-                    self.pos += 1;
-                    // `\n` ends every line of a text: no call for it (~30 instructions).
-                    if self.peek() == Some(b'n') {
-                        self.pos += 1;
-                        out.push('\n');
-                    } else {
-                        out.push(self.escape()?);
-                    }
-                }
-                _ => return None,
-            }
-            end = self.next_special()?;
-        }
+        let (s, end) = json_str::decode_str(self.src, self.pos)?;
+        self.pos = end;
+        Some(s)
     }
 
     /// Skips a string (opening quote eaten), checking escapes as serde_json does when it
     /// ignores a value, except that surrogate escapes bail.
     fn skip_string(&mut self) -> Option<()> {
-        loop {
-            let end = self.next_special()?;
-            self.pos = end + 1;
-            match self.b[end] {
-                b'"' => return Some(()),
-                b'\\' => {
-                    if self.peek() == Some(b'n') {
-                        self.pos += 1;
-                    } else {
-                        self.escape()?;
-                    }
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// One escape after the backslash; `None` for anything but the simple escapes and
-    /// `\uXXXX` outside the surrogate range.
-    fn escape(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += 1;
-        Some(match c {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let hex = self.b.get(self.pos..self.pos + 4)?;
-                let mut v = 0u32;
-                for &h in hex {
-                    v = v * 16 + (h as char).to_digit(16)?;
-                }
-                self.pos += 4;
-                // Surrogates (pairs or lone) are left to serde_json.
-                char::from_u32(v)?
-            }
-            _ => return None,
-        })
+        self.pos = json_str::skip(self.b, self.pos)?;
+        Some(())
     }
 
     /// An integer id written as plain digits (what serde_json prints back unchanged).
@@ -561,38 +436,6 @@ mod tests {
     use super::super::JsonFields;
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn next_special_agrees_with_a_byte_loop() {
-        // Bytes drawn mostly from ordinary text, with specials and high bytes (>= 0x80, which
-        // a signed compare would wrongly take for control bytes) at every lane position.
-        let alphabet = b"ab \"\\\n\x1f\x20\x7f\x80\xff\x00\x09\xc3";
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..80 {
-            for _ in 0..40 {
-                let b: Vec<u8> = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        // Mostly plain letters, so specials land anywhere in a 16-byte lane.
-                        if x.is_multiple_of(5) {
-                            alphabet[(x >> 8) as usize % alphabet.len()]
-                        } else {
-                            b'a' + (x >> 8) as u8 % 26
-                        }
-                    })
-                    .collect();
-                for from in 0..=len {
-                    let want = b[from..]
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                        .map(|p| from + p);
-                    assert_eq!(next_special(&b, from), want, "{b:?} from {from}");
-                }
-            }
-        }
-    }
 
     /// Long strings with escapes at every offset of the 16-byte search, decoded as serde
     /// decodes them (and the text written back as serde writes it).
