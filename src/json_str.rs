@@ -25,9 +25,6 @@
 //! byte (below 0x20), any other escape, a surrogate `\uXXXX` (pairs included: the general
 //! parsers hand those to serde_json) or a missing closing quote gives `None`.
 
-#[cfg(target_arch = "x86_64")]
-use std::sync::atomic::{AtomicU8, Ordering};
-
 /// Bytes a decoder may write past the end of the decoded string (the AVX-512 path stores
 /// whole 64-byte registers); [`decode_into`] reserves them.
 const SLACK: usize = 64;
@@ -297,27 +294,12 @@ fn escape_starts(bs: u64) -> u64 {
 /// The 64-byte path: see the module doc.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{decode_escape, escape_starts, skip_escape, AtomicU8, Ordering, SIMPLE, SLACK};
+    use super::{decode_escape, escape_starts, skip_escape, SIMPLE, SLACK};
     use std::arch::x86_64::*;
 
-    /// Whether this CPU has what this module needs; detected once (0 = not yet).
+    /// Whether this CPU has what this module needs (see [`crate::cpu`]).
     pub(super) fn available() -> bool {
-        static STATE: AtomicU8 = AtomicU8::new(0);
-        match STATE.load(Ordering::Relaxed) {
-            1 => true,
-            2 => false,
-            _ => {
-                let yes = std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vbmi")
-                    && std::arch::is_x86_feature_detected!("avx512vbmi2")
-                    && std::arch::is_x86_feature_detected!("bmi1")
-                    && std::arch::is_x86_feature_detected!("bmi2")
-                    && std::arch::is_x86_feature_detected!("popcnt");
-                STATE.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
-                yes
-            }
-        }
+        crate::cpu::avx512_vbmi2()
     }
 
     #[cfg(test)]

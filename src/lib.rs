@@ -11,6 +11,7 @@ pub mod clean;
 pub mod cluster;
 pub mod context;
 pub mod corpus;
+pub(crate) mod cpu;
 pub mod dedup;
 pub mod error;
 pub mod eval;

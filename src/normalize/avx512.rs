@@ -17,7 +17,6 @@
 //! `X` byte is kept.
 
 use std::arch::x86_64::*;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// [`super::ASCII_CLASS`] as the byte to write: `b' '` for white space, 0 for dropped bytes
 /// (and for non-ASCII bytes, which make [`normalize_ascii`] give up before any is used).
@@ -35,23 +34,9 @@ static ASCII_OUT: [u8; 128] = {
     t
 };
 
-/// Whether this CPU has what [`normalize_ascii`] needs; detected once (0 = not yet).
+/// Whether this CPU has what [`normalize_ascii`] needs (see [`crate::cpu`]).
 pub(super) fn available() -> bool {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let yes = std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vbmi")
-                && std::arch::is_x86_feature_detected!("avx512vbmi2")
-                && std::arch::is_x86_feature_detected!("bmi2")
-                && std::arch::is_x86_feature_detected!("popcnt");
-            STATE.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
-            yes
-        }
-    }
+    crate::cpu::avx512_vbmi2()
 }
 
 /// Normalizes `text` into `buf` (cleared first) when it is all ASCII and returns the number of

@@ -427,21 +427,10 @@ fn classify_text(bytes: &[u8], lower: &mut [u8], space: &mut [u64], high: &mut [
 #[cfg(target_arch = "x86_64")]
 mod avx512bw {
     use std::arch::x86_64::*;
-    use std::sync::atomic::{AtomicU8, Ordering};
 
-    /// Whether this CPU has AVX-512 F and BW; detected once (0 = not yet).
+    /// Whether this CPU has AVX-512 F and BW (see [`crate::cpu`]).
     pub(super) fn available() -> bool {
-        static STATE: AtomicU8 = AtomicU8::new(0);
-        match STATE.load(Ordering::Relaxed) {
-            1 => true,
-            2 => false,
-            _ => {
-                let yes = std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw");
-                STATE.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
-                yes
-            }
-        }
+        crate::cpu::avx512bw()
     }
 
     /// [`super::classify_text`]; the caller checks [`available`].
