@@ -11,7 +11,7 @@
 //! hidden entries, so a leftover is never read as input.
 
 use crate::error::{Error, Result};
-use std::io::{BufWriter, IoSlice, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The directory an output lands in (`.` for a bare file name): temporary files go there so
@@ -38,10 +38,6 @@ fn temp_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
     let _ = mode;
     builder
 }
-
-/// Slices handed to one `writev` call at most (POSIX guarantees at least 16; Linux takes
-/// 1,024).
-pub const IOV_MAX: usize = 1024;
 
 /// A file being written; call [`AtomicFile::commit`] to publish it. Dropping it uncommitted
 /// deletes the temporary file.
@@ -73,26 +69,6 @@ impl AtomicFile {
         self.writer
             .write_all(bytes)
             .map_err(|e| Error::io(&self.path, "write failed", e))
-    }
-
-    /// Writes `slices` in order, straight from where they are: up to [`IOV_MAX`] of them per
-    /// `writev`, after what the buffer holds. Why: `dedup`'s kept file is ~80 MB of
-    /// ranges of the memory-mapped input (c100: ~6,000 of them, ~13 KB each), and copying
-    /// them into the buffer first was about a third of writing it.
-    pub fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> Result<()> {
-        let err = |e| Error::io(&self.path, "write failed", e);
-        self.writer.flush().map_err(err)?;
-        let file = self.writer.get_mut().as_file_mut();
-        while !slices.is_empty() {
-            let n = slices.len().min(IOV_MAX);
-            match file.write_vectored(&slices[..n]) {
-                Ok(0) => return Err(err(std::io::ErrorKind::WriteZero.into())),
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Ok(())
     }
 
     /// Flushes, syncs and renames the temporary file over the target.
@@ -289,31 +265,4 @@ pub fn refuse_tree_over_inputs(dir: &Path, inputs: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// More slices than one `writev` takes, empty ones among them, after buffered bytes:
-    /// the file holds exactly the concatenation, in order.
-    #[test]
-    fn written_slices_are_the_concatenation_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.txt");
-        let pieces: Vec<Vec<u8>> = (0..3 * IOV_MAX + 7)
-            .map(|i| vec![b'a' + (i % 26) as u8; i % 5])
-            .collect();
-        let mut out = AtomicFile::create(&path).unwrap();
-        out.write_all(b"head:").unwrap();
-        let mut slices: Vec<IoSlice> = pieces.iter().map(|p| IoSlice::new(p)).collect();
-        out.write_slices(&mut slices).unwrap();
-        out.write_all(b":tail").unwrap();
-        out.commit().unwrap();
-        let mut expected = b"head:".to_vec();
-        expected.extend(pieces.concat());
-        expected.extend_from_slice(b":tail");
-        assert!(expected.len() > 5 * IOV_MAX);
-        assert!(std::fs::read(&path).unwrap() == expected);
-    }
 }

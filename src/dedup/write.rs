@@ -6,10 +6,9 @@ use super::mapped::{MappedInputs, Span};
 use super::sigfile::SigReader;
 use crate::corpus::{self, FieldNames};
 use crate::error::{Error, Result};
-use crate::output::{AtomicFile, IOV_MAX};
+use crate::output::AtomicFile;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::io::IoSlice;
 use std::path::PathBuf;
 
 /// Streams the inputs again and writes every kept record: a JSONL record's raw line verbatim
@@ -60,10 +59,8 @@ pub fn write_kept(
 }
 
 /// [`write_kept`] for mapped inputs: every kept record's bytes come straight from the map at
-/// its [`Span`] (one span per document, in document order), consecutive kept lines are one
-/// range, and the ranges go to the file by `writev` without a copy
-/// ([`AtomicFile::write_slices`]); nothing is read or parsed again. Same output bytes as
-/// [`write_kept`].
+/// its [`Span`] (one span per document, in document order), consecutive kept lines are copied
+/// as one range, nothing is read or parsed again. Same output bytes as [`write_kept`].
 pub fn write_kept_mapped(
     mapped: &MappedInputs,
     spans: &[Span],
@@ -74,22 +71,14 @@ pub fn write_kept_mapped(
         return Err(changed("end of input"));
     }
     let mut written = 0;
-    // Ranges not yet written, at most one batch of `writev`.
-    let mut slices: Vec<IoSlice> = Vec::with_capacity(IOV_MAX);
-    // A range of whole kept lines, newlines included, not yet in `slices`: (file, start, end).
+    // A range of whole kept lines, newlines included, not yet written: (file, start, end).
     let mut run: Option<(usize, u64, u64)> = None;
-    fn push<'a>(
-        slices: &mut Vec<IoSlice<'a>>,
-        bytes: &'a [u8],
-        out: &mut AtomicFile,
-    ) -> Result<()> {
-        if slices.len() == IOV_MAX {
-            out.write_slices(slices)?;
-            slices.clear();
+    let flush = |run: &mut Option<(usize, u64, u64)>, out: &mut AtomicFile| -> Result<()> {
+        if let Some((_, a, e)) = run.take() {
+            out.write_all(mapped.bytes(a, (e - a) as usize))?;
         }
-        slices.push(IoSlice::new(bytes));
         Ok(())
-    }
+    };
     for (doc, span) in spans.iter().enumerate() {
         if !clustering.is_kept(doc as u32) {
             continue;
@@ -101,23 +90,17 @@ pub fn write_kept_mapped(
             match &mut run {
                 Some((f, _, e)) if *f == file && *e == span.offset => *e = end + 1,
                 _ => {
-                    if let Some((_, a, e)) = run.replace((file, span.offset, end + 1)) {
-                        push(&mut slices, mapped.bytes(a, (e - a) as usize), out)?;
-                    }
+                    flush(&mut run, out)?;
+                    run = Some((file, span.offset, end + 1));
                 }
             }
         } else {
-            if let Some((_, a, e)) = run.take() {
-                push(&mut slices, mapped.bytes(a, (e - a) as usize), out)?;
-            }
-            push(&mut slices, mapped.record(*span), out)?;
-            push(&mut slices, b"\n", out)?;
+            flush(&mut run, out)?;
+            out.write_all(mapped.record(*span))?;
+            out.write_all(b"\n")?;
         }
     }
-    if let Some((_, a, e)) = run.take() {
-        push(&mut slices, mapped.bytes(a, (e - a) as usize), out)?;
-    }
-    out.write_slices(&mut slices)?;
+    flush(&mut run, out)?;
     Ok(written)
 }
 
