@@ -198,15 +198,7 @@ impl Scratch {
         self.space.resize(chunks + 1, u64::MAX);
         self.high.clear();
         self.high.resize(chunks + 1, 0);
-        let any_high = if avx512bw::available() {
-            // SAFETY: the CPU has AVX-512 F and BW (checked above); the buffers have the
-            // lengths `classify_text` asks for (sized just above).
-            unsafe {
-                avx512bw::classify_text(bytes, &mut self.lower, &mut self.space, &mut self.high)
-            }
-        } else {
-            classify_text(bytes, &mut self.lower, &mut self.space, &mut self.high)
-        };
+        let any_high = classify(bytes, &mut self.lower, &mut self.space, &mut self.high);
         if any_high != 0 {
             self.mark_unicode_space(text);
         }
@@ -425,6 +417,16 @@ fn classify_text(bytes: &[u8], lower: &mut [u8], space: &mut [u64], high: &mut [
     any_high
 }
 
+/// [`classify_text`], with AVX-512 BW where the CPU has it.
+fn classify(bytes: &[u8], lower: &mut [u8], space: &mut [u64], high: &mut [u64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::avx512bw() {
+        // SAFETY: the CPU has AVX-512 F and BW (checked just above).
+        return unsafe { avx512bw::classify_text(bytes, lower, space, high) };
+    }
+    classify_text(bytes, lower, space, high)
+}
+
 /// [`classify_text`] with AVX-512 BW: a chunk is one load, three range compares into mask
 /// registers, one masked add and one store, where SSE2 needs four rounds of eight compares
 /// and three `movemask`s (the classification was ~4 % of a dedup run's instructions).
@@ -432,12 +434,7 @@ fn classify_text(bytes: &[u8], lower: &mut [u8], space: &mut [u64], high: &mut [
 mod avx512bw {
     use std::arch::x86_64::*;
 
-    /// Whether this CPU has AVX-512 F and BW (see [`crate::cpu`]).
-    pub(super) fn available() -> bool {
-        crate::cpu::avx512bw()
-    }
-
-    /// [`super::classify_text`]; the caller checks [`available`].
+    /// [`super::classify_text`]; the caller checks [`crate::cpu::avx512bw`].
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn classify_text(
         bytes: &[u8],
@@ -477,22 +474,6 @@ mod avx512bw {
             any_high |= hi;
         }
         any_high
-    }
-}
-
-/// Without x86-64 there is no AVX-512: the portable loop only.
-#[cfg(not(target_arch = "x86_64"))]
-mod avx512bw {
-    pub(super) fn available() -> bool {
-        false
-    }
-    pub(super) unsafe fn classify_text(
-        bytes: &[u8],
-        lower: &mut [u8],
-        space: &mut [u64],
-        high: &mut [u64],
-    ) -> u64 {
-        super::classify_text(bytes, lower, space, high)
     }
 }
 
@@ -738,9 +719,10 @@ mod tests {
 
     /// The AVX-512 loop classifies like the portable one: every byte value, at every
     /// length (partial last chunks padded alike). Skipped, and said so, without AVX-512 BW.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx512_classify_equals_the_portable_loop() {
-        if !avx512bw::available() {
+        if !crate::cpu::avx512bw() {
             eprintln!("no AVX-512 BW on this CPU: the portable loop is the only one");
             return;
         }
