@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Peak memory per document: synthetic corpora of 1M and 4M short documents (Python-generated,
-# ~30 words each, 10 % near-duplicates), peak RSS from /usr/bin/time -v.
-# bytes/doc = (RSS(4M) - RSS(1M)) / 3M, the slope beyond fixed buffers.
+# ~30 words each, 10 % near-duplicates), peak RSS from /usr/bin/time -v, and the peaks of its
+# two parts sampled from /proc/PID/status every 20 ms: RssAnon (heap: what the process holds)
+# and RssFile (pages of memory-mapped files: dedup maps its input and its signature file; clean
+# file pages the kernel drops under memory pressure).
+# bytes/doc = (heap(4M) - heap(1M)) / 3M, the slope beyond fixed buffers.
 # Uses only generated data under $WORK (default /tmp/dupsift-scaling); needs ~1.5 GB of disk.
 #
 # MODE picks the command measured:
-#   dedup     (default) `dupsift dedup`: keeps ~21 bytes per document (signature bands, ids)
+#   dedup     (default) `dupsift dedup`: keeps ~54 bytes of heap per document (keys, bands,
+#             union-find, record spans; session 6)
 #   clean     `dupsift clean` without a database: streaming, should stay flat
 #   clean-db  `dupsift clean --db` with a database learned on the first 20,000 documents
 #             (context policy, the default with --db): streaming, should stay flat
@@ -52,7 +56,7 @@ command_for() { # command_for N IN: sets CMD
   esac
 }
 
-declare -A RSS
+declare -A HEAP
 for n in "${SIZES[@]}"; do
   in="$WORK/syn$n.jsonl"
   [ -s "$in" ] || gen "$n" "$in"
@@ -61,14 +65,27 @@ for n in "${SIZES[@]}"; do
     "$BIN" learn "$WORK/first20k.jsonl" -o "$WORK/first20k.dsig"
   fi
   command_for "$n" "$in"
-  /usr/bin/time -v "${CMD[@]}" 2>"$WORK/time$n.txt" || { cat "$WORK/time$n.txt"; exit 1; }
+  /usr/bin/time -v "${CMD[@]}" 2>"$WORK/time$n.txt" &
+  tpid=$!
+  anon=0; file=0
+  while kill -0 "$tpid" 2>/dev/null; do
+    # /usr/bin/time's child is the dupsift process.
+    pid=$(pgrep -P "$tpid" | head -n 1 || true)
+    if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+      read -r a f < <(awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {print a+0, f+0}' "/proc/$pid/status" 2>/dev/null || echo "0 0")
+      [ "$a" -gt "$anon" ] && anon=$a
+      [ "$f" -gt "$file" ] && file=$f
+    fi
+    sleep 0.02
+  done
+  wait "$tpid" || { cat "$WORK/time$n.txt"; exit 1; }
   grep -E "documents read" "$WORK/time$n.txt" || true
   kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time$n.txt")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time$n.txt")
-  RSS[$n]=$kb
-  echo "mode=$MODE docs=$n peak_rss_kb=$kb wall=$wall bytes_per_doc_total=$(( kb * 1024 / n ))"
+  HEAP[$n]=$anon
+  echo "mode=$MODE docs=$n peak_rss_kb=$kb peak_rss_file_kb=$file peak_heap_kb=$anon wall=$wall heap_bytes_per_doc=$(( anon * 1024 / n ))"
 done
 if [ "${#SIZES[@]}" -ge 2 ]; then
   a=${SIZES[0]}; b=${SIZES[-1]}
-  echo "slope: $(( (RSS[$b] - RSS[$a]) * 1024 / (b - a) )) bytes/doc between $a and $b documents"
+  echo "heap slope: $(( (HEAP[$b] - HEAP[$a]) * 1024 / (b - a) )) bytes/doc between $a and $b documents"
 fi
