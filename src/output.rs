@@ -71,6 +71,21 @@ impl AtomicFile {
             .map_err(|e| Error::io(&self.path, "write failed", e))
     }
 
+    /// A writer that appends to this (still empty) file with `O_DIRECT`, if the file system
+    /// takes it; `None` otherwise (tmpfs refuses it, and every other OS than Linux), and then
+    /// the caller writes through [`AtomicFile::write_all`]. See [`DirectWriter`] for why.
+    pub fn direct_writer(&mut self) -> Result<Option<DirectWriter>> {
+        self.writer
+            .flush()
+            .map_err(|e| Error::io(&self.path, "write failed", e))?;
+        // Direct writes start at offset 0: only for a file nothing was written to yet.
+        let written = self.writer.get_ref().as_file().metadata().map(|m| m.len());
+        if written.map_or(true, |len| len != 0) {
+            return Ok(None);
+        }
+        DirectWriter::open(self.writer.get_ref().path(), &self.path)
+    }
+
     /// Flushes, syncs and renames the temporary file over the target.
     pub fn commit(self) -> Result<()> {
         self.finish()?.publish()
@@ -89,6 +104,155 @@ impl AtomicFile {
             .sync_all()
             .map_err(|e| Error::io(&path, "sync failed", e))?;
         Ok(FinishedFile { path, tmp })
+    }
+}
+
+/// Appends to a file with `O_DIRECT`: the bytes go from an aligned buffer to the device, not
+/// through the page cache. Why: `dedup` writes its kept records (~80 MB on c100) and then
+/// syncs them, and the `fsync` waited ~36 ms for the page cache's writeback to start only
+/// then; written directly, the device works while the next buffer is filled, and the
+/// `fsync` has only the metadata left (c100 write stage, 10 alternating runs: median 0.09 ->
+/// 0.07 s). For a corpus job it also leaves the page cache to the input. The file is written
+/// in whole aligned blocks; [`DirectWriter::finish`] pads the last one and truncates the
+/// file to the bytes written.
+#[cfg(target_os = "linux")]
+pub struct DirectWriter {
+    file: std::fs::File,
+    buf: AlignedBuf,
+    /// Bytes of `buf` filled.
+    fill: usize,
+    /// File offset of `buf[0]` (a multiple of [`DIRECT_ALIGN`]).
+    offset: u64,
+    /// The output's final path, for messages.
+    path: PathBuf,
+}
+
+/// Alignment of `O_DIRECT` buffers, offsets and lengths (the largest logical block size in
+/// use; 512-byte devices take it too).
+#[cfg(target_os = "linux")]
+const DIRECT_ALIGN: usize = 4096;
+
+/// Bytes per `O_DIRECT` write.
+#[cfg(target_os = "linux")]
+const DIRECT_BUF: usize = 4 << 20;
+
+/// A heap buffer aligned to [`DIRECT_ALIGN`].
+#[cfg(target_os = "linux")]
+struct AlignedBuf(std::ptr::NonNull<u8>);
+
+#[cfg(target_os = "linux")]
+impl AlignedBuf {
+    fn layout() -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(DIRECT_BUF, DIRECT_ALIGN).expect("valid layout")
+    }
+    fn new() -> AlignedBuf {
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(Self::layout()) };
+        AlignedBuf(
+            std::ptr::NonNull::new(ptr)
+                .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout())),
+        )
+    }
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `DIRECT_BUF` initialized bytes (zeroed at allocation) owned by `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr(), DIRECT_BUF) }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.0.as_ptr(), Self::layout()) };
+    }
+}
+
+// SAFETY: the buffer is owned, like a `Box<[u8]>`.
+#[cfg(target_os = "linux")]
+unsafe impl Send for AlignedBuf {}
+
+#[cfg(target_os = "linux")]
+impl DirectWriter {
+    /// Opens `temp` (empty) for direct writes; `None` when the file system refuses them,
+    /// found by writing one block of zeros (some refuse at open, some at the first write).
+    fn open(temp: &Path, path: &Path) -> Result<Option<DirectWriter>> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let Ok(file) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(temp)
+        else {
+            return Ok(None);
+        };
+        let mut buf = AlignedBuf::new();
+        if file.write_all_at(&buf.bytes()[..DIRECT_ALIGN], 0).is_err() {
+            return Ok(None);
+        }
+        file.set_len(0)
+            .map_err(|e| Error::io(path, "write failed", e))?;
+        Ok(Some(DirectWriter {
+            file,
+            buf,
+            fill: 0,
+            offset: 0,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// Appends `bytes`.
+    pub fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(DIRECT_BUF - self.fill);
+            self.buf.bytes()[self.fill..self.fill + n].copy_from_slice(&bytes[..n]);
+            self.fill += n;
+            bytes = &bytes[n..];
+            if self.fill == DIRECT_BUF {
+                self.write_buf(DIRECT_BUF)?;
+                self.offset += DIRECT_BUF as u64;
+                self.fill = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left (the last block padded with zeros) and cuts the file to the bytes
+    /// written. The caller then finishes the [`AtomicFile`] (its `fsync`, its rename).
+    pub fn finish(mut self) -> Result<()> {
+        let len = self.offset + self.fill as u64;
+        let padded = self.fill.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        let fill = self.fill;
+        self.buf.bytes()[fill..padded].fill(0);
+        if padded > 0 {
+            self.write_buf(padded)?;
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io(&self.path, "write failed", e))
+    }
+
+    fn write_buf(&mut self, len: usize) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let offset = self.offset;
+        self.file
+            .write_all_at(&self.buf.bytes()[..len], offset)
+            .map_err(|e| Error::io(&self.path, "write failed", e))
+    }
+}
+
+/// Off Linux there is no `O_DIRECT` here: [`AtomicFile::direct_writer`] gives `None`.
+#[cfg(not(target_os = "linux"))]
+pub struct DirectWriter(std::convert::Infallible);
+
+#[cfg(not(target_os = "linux"))]
+impl DirectWriter {
+    fn open(_temp: &Path, _path: &Path) -> Result<Option<DirectWriter>> {
+        Ok(None)
+    }
+    pub fn write_all(&mut self, _bytes: &[u8]) -> Result<()> {
+        match self.0 {}
+    }
+    pub fn finish(self) -> Result<()> {
+        match self.0 {}
     }
 }
 

@@ -60,7 +60,8 @@ pub fn write_kept(
 
 /// [`write_kept`] for mapped inputs: every kept record's bytes come straight from the map at
 /// its [`Span`] (one span per document, in document order), consecutive kept lines are copied
-/// as one range, nothing is read or parsed again. Same output bytes as [`write_kept`].
+/// as one range, nothing is read or parsed again; written with `O_DIRECT` where the file
+/// system takes it ([`AtomicFile::direct_writer`]). Same output bytes as [`write_kept`].
 pub fn write_kept_mapped(
     mapped: &MappedInputs,
     spans: &[Span],
@@ -70,15 +71,27 @@ pub fn write_kept_mapped(
     if spans.len() != clustering.len() {
         return Err(changed("end of input"));
     }
+    match out.direct_writer()? {
+        Some(mut direct) => {
+            let written = kept_ranges(mapped, spans, clustering, |b| direct.write_all(b))?;
+            direct.finish()?;
+            Ok(written)
+        }
+        None => kept_ranges(mapped, spans, clustering, |b| out.write_all(b)),
+    }
+}
+
+/// Hands the kept records' bytes to `write` in order (consecutive kept lines as one range,
+/// newlines included); returns the records.
+fn kept_ranges(
+    mapped: &MappedInputs,
+    spans: &[Span],
+    clustering: &Clustering,
+    mut write: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<u64> {
     let mut written = 0;
     // A range of whole kept lines, newlines included, not yet written: (file, start, end).
     let mut run: Option<(usize, u64, u64)> = None;
-    let flush = |run: &mut Option<(usize, u64, u64)>, out: &mut AtomicFile| -> Result<()> {
-        if let Some((_, a, e)) = run.take() {
-            out.write_all(mapped.bytes(a, (e - a) as usize))?;
-        }
-        Ok(())
-    };
     for (doc, span) in spans.iter().enumerate() {
         if !clustering.is_kept(doc as u32) {
             continue;
@@ -90,17 +103,22 @@ pub fn write_kept_mapped(
             match &mut run {
                 Some((f, _, e)) if *f == file && *e == span.offset => *e = end + 1,
                 _ => {
-                    flush(&mut run, out)?;
-                    run = Some((file, span.offset, end + 1));
+                    if let Some((_, a, e)) = run.replace((file, span.offset, end + 1)) {
+                        write(mapped.bytes(a, (e - a) as usize))?;
+                    }
                 }
             }
         } else {
-            flush(&mut run, out)?;
-            out.write_all(mapped.record(*span))?;
-            out.write_all(b"\n")?;
+            if let Some((_, a, e)) = run.take() {
+                write(mapped.bytes(a, (e - a) as usize))?;
+            }
+            write(mapped.record(*span))?;
+            write(b"\n")?;
         }
     }
-    flush(&mut run, out)?;
+    if let Some((_, a, e)) = run.take() {
+        write(mapped.bytes(a, (e - a) as usize))?;
+    }
     Ok(written)
 }
 
