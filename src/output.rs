@@ -72,8 +72,9 @@ impl AtomicFile {
     }
 
     /// A writer that appends to this (still empty) file with `O_DIRECT`, if the file system
-    /// takes it; `None` otherwise (tmpfs refuses it, and every other OS than Linux), and then
-    /// the caller writes through [`AtomicFile::write_all`]. See [`DirectWriter`] for why.
+    /// takes it; `None` otherwise (some refuse it, tmpfs before Linux 6.6 for one; and on
+    /// every OS but Linux), and then the caller writes through [`AtomicFile::write_all`]. See
+    /// [`DirectWriter`] for why.
     pub fn direct_writer(&mut self) -> Result<Option<DirectWriter>> {
         self.writer
             .flush()
@@ -111,8 +112,8 @@ impl AtomicFile {
 /// through the page cache. Why: `dedup` writes its kept records (~80 MB on c100) and then
 /// syncs them, and the `fsync` waited ~36 ms for the page cache's writeback to start only
 /// then; written directly, the device works while the next buffer is filled, and the
-/// `fsync` has only the metadata left (c100 write stage, 10 alternating runs: median 0.09 ->
-/// 0.07 s). For a corpus job it also leaves the page cache to the input. The file is written
+/// `fsync` has only the metadata left (c100, alternating runs: write stage median 0.08 ->
+/// 0.07 s, whole run 0.295 -> 0.28 s; benches/README "dedup6"). For a corpus job it also leaves the page cache to the input. The file is written
 /// in whole aligned blocks; [`DirectWriter::finish`] pads the last one and truncates the
 /// file to the bytes written.
 #[cfg(target_os = "linux")]
