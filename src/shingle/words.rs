@@ -2,8 +2,9 @@
 //!
 //! This is the first half of a document signature's cost, so it avoids the per-byte branches
 //! and per-word copies of a naive splitter: one pass over 64-byte chunks lowercases ASCII into
-//! a reused buffer and builds two bitmaps (white space, non-ASCII bytes) with SSE2 compares
-//! (baseline on every x86-64, so no run-time dispatch); words are then found with
+//! a reused buffer and builds two bitmaps (white space, non-ASCII bytes) with AVX-512 BW mask
+//! compares where the CPU has them (picked at run time, [`crate::cpu`]) and SSE2 compares
+//! otherwise (baseline on every x86-64; byte by byte elsewhere); words are then found with
 //! `trailing_zeros` on the bitmaps and hashed straight from the buffer. A word with non-ASCII
 //! bytes is lowercased by `str::to_lowercase` (Unicode rules, final sigma included) before
 //! hashing, and a non-ASCII white-space character (U+00A0, U+3000, ...) splits words, so the
