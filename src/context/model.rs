@@ -745,6 +745,7 @@ impl Batched {
         assert!(compact.map.len() >= 64 * model.trees);
         assert!(compact.values.len() >= COMPACT_LEAVES * model.trees);
         let n = out.len();
+        let row_groups = n.div_ceil(8);
         let row_mask = |q: usize| -> __mmask8 {
             let left = n.saturating_sub(8 * q).min(8);
             ((1u16 << left) - 1) as __mmask8
@@ -778,7 +779,9 @@ impl Batched {
                     let v = compact.values.as_ptr().add(COMPACT_LEAVES * t);
                     let (v0, v1) = (_mm512_loadu_pd(v), _mm512_loadu_pd(v.add(8)));
                     let (v2, v3) = (_mm512_loadu_pd(v.add(16)), _mm512_loadu_pd(v.add(24)));
-                    for (q, a) in acc.iter_mut().enumerate() {
+                    // Only the 8-row groups holding rows of the page (a page's last batch is
+                    // rarely full).
+                    for (q, a) in acc.iter_mut().enumerate().take(row_groups) {
                         let i =
                             _mm512_cvtepu8_epi64(_mm_loadl_epi64(bytes.as_ptr().add(8 * q).cast()));
                         let lo = _mm512_permutex2var_pd(v0, i, v1);
