@@ -154,8 +154,7 @@ impl ContextCleaner {
             None => s.rep.resize(spans.len(), Repetition::default()),
             Some((index, grouping)) => {
                 let group = index.group_id(&grouping.group_of(record));
-                s.rep
-                    .extend(s.keys.iter().map(|&k| index.repetition(group, k)));
+                index.repetition_into(group, &s.keys, &mut s.rep);
             }
         }
         span_features_into(
