@@ -619,7 +619,15 @@ struct BatchScratch {
     cols: Vec<f64>,
     /// One mask per distinct condition.
     conds: Vec<u64>,
-    /// Two levels of node masks for [`Batched::walk_avx512`] (eight trees per entry).
+    /// The AVX-512 walks' node masks.
+    walk: WalkBuffers,
+}
+
+/// Buffers of the AVX-512 tree walks ([`Batched::all_right`]).
+#[derive(Default)]
+struct WalkBuffers {
+    /// Two levels of node masks (eight trees per entry) for each of two groups walked
+    /// together ([`Batched::groups_right`]).
     levels: Vec<[u64; TREE_LANES]>,
     /// Per tree (model order), [`BATCH_MAX_DEPTH`] masks: the rows going right at each depth.
     rights: Vec<u64>,
@@ -774,9 +782,10 @@ impl Batched {
         BATCH_SCRATCH.with_borrow_mut(|s| {
             s.cols.resize(self.features.len() * BATCH, 0.0);
             s.conds.resize(self.cond_slots, 0);
-            // Two levels for each of two groups walked together (`groups_right`).
-            s.levels.resize(4 << (BATCH_MAX_DEPTH - 1), [0; TREE_LANES]);
-            s.rights.resize(model.trees * BATCH_MAX_DEPTH, 0);
+            s.walk
+                .levels
+                .resize(4 << (BATCH_MAX_DEPTH - 1), [0; TREE_LANES]);
+            s.walk.rights.resize(model.trees * BATCH_MAX_DEPTH, 0);
             let cond_mask = self.cond_slots - 1;
             // Rows reaching each slot of the current tree (u8 slots: no bounds checks).
             let mut reach = [0u64; 256];
@@ -803,8 +812,7 @@ impl Batched {
                                     model,
                                     c,
                                     &s.conds,
-                                    &mut s.levels,
-                                    &mut s.rights,
+                                    &mut s.walk,
                                     valid,
                                     out,
                                 )
@@ -812,16 +820,7 @@ impl Batched {
                         }
                         // SAFETY: AVX-512F/BW checked; `lanes` holds condition slots <
                         // cond_slots.
-                        _ => unsafe {
-                            self.walk_avx512(
-                                model,
-                                &s.conds,
-                                &mut s.levels,
-                                &mut s.rights,
-                                valid,
-                                out,
-                            )
-                        },
+                        _ => unsafe { self.walk_avx512(model, &s.conds, &mut s.walk, valid, out) },
                     }
                     continue;
                 }
@@ -860,14 +859,14 @@ impl Batched {
         &self,
         model: &Model,
         conds: &[u64],
-        levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
+        walk: &mut WalkBuffers,
         valid: u64,
         out: &mut [f64],
     ) {
         let n_leaves = 1usize << model.depth;
         // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, levels, rights, valid) };
+        unsafe { self.all_right(model, conds, walk, valid) };
+        let rights = &walk.rights;
         for (t, right) in rights.chunks_exact(BATCH_MAX_DEPTH).enumerate() {
             let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
             // SAFETY: AVX-512F/BW are enabled here; leaf indices are < 2^depth.
@@ -879,14 +878,8 @@ impl Batched {
     /// [`BATCH_MAX_DEPTH`] masks), from [`Batched::group_right`] of each group.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn all_right(
-        &self,
-        model: &Model,
-        conds: &[u64],
-        levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
-        valid: u64,
-    ) {
+    unsafe fn all_right(&self, model: &Model, conds: &[u64], walk: &mut WalkBuffers, valid: u64) {
+        let WalkBuffers { levels, rights } = walk;
         assert_eq!(rights.len(), model.trees * BATCH_MAX_DEPTH);
         let groups = self.group_trees.len() / TREE_LANES;
         let mut store = |g: usize, right_lanes: &[u64; BATCH_MAX_DEPTH * TREE_LANES]| {
@@ -929,8 +922,7 @@ impl Batched {
         model: &Model,
         compact: &CompactLeaves,
         conds: &[u64],
-        levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
+        walk: &mut WalkBuffers,
         valid: u64,
         out: &mut [f64],
     ) {
@@ -938,7 +930,8 @@ impl Batched {
         let depth = model.depth;
         assert!(depth <= COMPACT_DEPTH && out.len() <= BATCH);
         // SAFETY: the caller's checks (AVX-512F/BW/VBMI, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, levels, rights, valid) };
+        unsafe { self.all_right(model, conds, walk, valid) };
+        let rights = &walk.rights;
         assert!(compact.map.len() >= 64 * model.trees);
         assert!(compact.values.len() >= COMPACT_LEAVES * model.trees);
         let n = out.len();
