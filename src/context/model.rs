@@ -1496,10 +1496,10 @@ mod tests {
     fn shipped_model_loads_with_the_recorded_versions() {
         let m = Model::shipped().expect("shipped model loads");
         assert_eq!(m.meta.feature_version, FEATURE_VERSION);
-        assert_eq!(m.n_trees(), 200);
+        assert_eq!(m.n_trees(), 100);
         assert_eq!(m.meta.features, FEATURE_NAMES);
-        assert_eq!(m.meta.threshold, 0.775);
-        assert_eq!(m.meta.run_penalty, Some(4.0));
+        assert_eq!(m.meta.threshold, 0.825);
+        assert_eq!(m.meta.run_penalty, Some(8.0));
     }
 
     #[test]
