@@ -619,15 +619,7 @@ struct BatchScratch {
     cols: Vec<f64>,
     /// One mask per distinct condition.
     conds: Vec<u64>,
-    /// The AVX-512 walks' node masks.
-    walk: WalkBuffers,
-}
-
-/// Buffers of the AVX-512 tree walks ([`Batched::all_right`]).
-#[derive(Default)]
-struct WalkBuffers {
-    /// Two levels of node masks (eight trees per entry) for each of two groups walked
-    /// together ([`Batched::groups_right`]).
+    /// Two levels of node masks for [`Batched::walk_avx512`] (eight trees per entry).
     levels: Vec<[u64; TREE_LANES]>,
     /// Per tree (model order), [`BATCH_MAX_DEPTH`] masks: the rows going right at each depth.
     rights: Vec<u64>,
@@ -782,10 +774,9 @@ impl Batched {
         BATCH_SCRATCH.with_borrow_mut(|s| {
             s.cols.resize(self.features.len() * BATCH, 0.0);
             s.conds.resize(self.cond_slots, 0);
-            s.walk
-                .levels
-                .resize(4 << (BATCH_MAX_DEPTH - 1), [0; TREE_LANES]);
-            s.walk.rights.resize(model.trees * BATCH_MAX_DEPTH, 0);
+            // Two levels for each of two groups walked together (`groups_right`).
+            s.levels.resize(4 << (BATCH_MAX_DEPTH - 1), [0; TREE_LANES]);
+            s.rights.resize(model.trees * BATCH_MAX_DEPTH, 0);
             let cond_mask = self.cond_slots - 1;
             // Rows reaching each slot of the current tree (u8 slots: no bounds checks).
             let mut reach = [0u64; 256];
@@ -812,7 +803,8 @@ impl Batched {
                                     model,
                                     c,
                                     &s.conds,
-                                    &mut s.walk,
+                                    &mut s.levels,
+                                    &mut s.rights,
                                     valid,
                                     out,
                                 )
@@ -820,7 +812,16 @@ impl Batched {
                         }
                         // SAFETY: AVX-512F/BW checked; `lanes` holds condition slots <
                         // cond_slots.
-                        _ => unsafe { self.walk_avx512(model, &s.conds, &mut s.walk, valid, out) },
+                        _ => unsafe {
+                            self.walk_avx512(
+                                model,
+                                &s.conds,
+                                &mut s.levels,
+                                &mut s.rights,
+                                valid,
+                                out,
+                            )
+                        },
                     }
                     continue;
                 }
@@ -859,14 +860,14 @@ impl Batched {
         &self,
         model: &Model,
         conds: &[u64],
-        walk: &mut WalkBuffers,
+        levels: &mut [[u64; TREE_LANES]],
+        rights: &mut [u64],
         valid: u64,
         out: &mut [f64],
     ) {
         let n_leaves = 1usize << model.depth;
         // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, walk, valid) };
-        let rights = &walk.rights;
+        unsafe { self.all_right(model, conds, levels, rights, valid) };
         for (t, right) in rights.chunks_exact(BATCH_MAX_DEPTH).enumerate() {
             let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
             // SAFETY: AVX-512F/BW are enabled here; leaf indices are < 2^depth.
@@ -878,8 +879,14 @@ impl Batched {
     /// [`BATCH_MAX_DEPTH`] masks), from [`Batched::group_right`] of each group.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn all_right(&self, model: &Model, conds: &[u64], walk: &mut WalkBuffers, valid: u64) {
-        let WalkBuffers { levels, rights } = walk;
+    unsafe fn all_right(
+        &self,
+        model: &Model,
+        conds: &[u64],
+        levels: &mut [[u64; TREE_LANES]],
+        rights: &mut [u64],
+        valid: u64,
+    ) {
         assert_eq!(rights.len(), model.trees * BATCH_MAX_DEPTH);
         let groups = self.group_trees.len() / TREE_LANES;
         let mut store = |g: usize, right_lanes: &[u64; BATCH_MAX_DEPTH * TREE_LANES]| {
@@ -922,7 +929,8 @@ impl Batched {
         model: &Model,
         compact: &CompactLeaves,
         conds: &[u64],
-        walk: &mut WalkBuffers,
+        levels: &mut [[u64; TREE_LANES]],
+        rights: &mut [u64],
         valid: u64,
         out: &mut [f64],
     ) {
@@ -930,8 +938,7 @@ impl Batched {
         let depth = model.depth;
         assert!(depth <= COMPACT_DEPTH && out.len() <= BATCH);
         // SAFETY: the caller's checks (AVX-512F/BW/VBMI, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, walk, valid) };
-        let rights = &walk.rights;
+        unsafe { self.all_right(model, conds, levels, rights, valid) };
         assert!(compact.map.len() >= 64 * model.trees);
         assert!(compact.values.len() >= COMPACT_LEAVES * model.trees);
         let n = out.len();
