@@ -128,12 +128,6 @@ struct Batched {
     /// each heap-order internal node `k`, each tree (lane) `l`: the node's condition
     /// (`never` for padding nodes and for the lanes past the last tree).
     lanes: Vec<u32>,
-    /// Tree of each lane of `lanes`: group `g`'s lanes are trees `group_trees[8g..8g + 8]`
-    /// (`u32::MAX`: no tree). Trees of alike shape share a group (see [`TreeGroups`]).
-    group_trees: Vec<u32>,
-    /// Per group, the heap slots where some lane's tree has a real split, level by level
-    /// (see [`TreeGroups`]).
-    active: TreeGroups,
     /// The leaves of each tree as at most [`COMPACT_LEAVES`] distinct values, for
     /// [`Batched::walk_avx512`]'s gather-free leaf lookup (`None`: a tree deeper than
     /// [`COMPACT_DEPTH`] or with more distinct leaf values; the leaves are then gathered).
@@ -184,81 +178,6 @@ impl IntConditions {
             },
             rel,
         ))
-    }
-}
-
-/// Which heap slots of each group of eight trees hold a real split in some lane.
-///
-/// Why: a LightGBM tree with 31 leaves has 30 splits, but padded to depth 6 it has 63
-/// slots, and the AVX-512 walk paid a condition gather for each (perf: the largest part of
-/// the walk). A slot that is padding in all eight lanes sends every row left through a
-/// subtree of padding — no row goes right below it — so the walk skips it and its subtree.
-/// Trees are grouped greedily by shape (each group grows by the tree adding the fewest
-/// slots) so that more slots are padding in all lanes: 1,575 -> 1,101 visited slots per
-/// batch for the shipped model (1,341 with trees grouped in order). Leaves are still added
-/// in tree order, so sums are unchanged.
-#[derive(Debug, Clone, Default)]
-struct TreeGroups {
-    /// Active heap slots, group by group and, within a group, level by level.
-    slots: Vec<u8>,
-    /// `slots[start[g * depth + d]..start[g * depth + d + 1]]` are group `g`'s at level `d`.
-    start: Vec<u32>,
-    depth: usize,
-}
-
-impl TreeGroups {
-    /// The lane order of `model`'s trees and the active slots of each group.
-    fn of(model: &Model) -> (Vec<u32>, TreeGroups) {
-        let internal = (1usize << model.depth) - 1;
-        // Slots with a real split, per tree, as a bit set (depth <= 8: at most 255 slots).
-        let shape = |t: usize| -> [u64; 4] {
-            let mut set = [0u64; 4];
-            for k in 0..internal {
-                if model.nodes[t * internal + k].threshold != f64::INFINITY {
-                    set[k / 64] |= 1 << (k % 64);
-                }
-            }
-            set
-        };
-        let union = |a: [u64; 4], b: [u64; 4]| std::array::from_fn::<u64, 4, _>(|i| a[i] | b[i]);
-        let count = |a: [u64; 4]| a.iter().map(|w| w.count_ones()).sum::<u32>();
-        let shapes: Vec<[u64; 4]> = (0..model.trees).map(shape).collect();
-        let mut left: Vec<usize> = (0..model.trees).collect();
-        let mut order = Vec::new();
-        let mut groups = TreeGroups {
-            depth: model.depth,
-            start: vec![0],
-            ..TreeGroups::default()
-        };
-        while !left.is_empty() {
-            let mut set = shapes[left[0]];
-            let mut group = vec![left.remove(0)];
-            while group.len() < TREE_LANES && !left.is_empty() {
-                // The first tree (in model order) adding the fewest slots.
-                let best = (0..left.len())
-                    .min_by_key(|&i| (count(union(set, shapes[left[i]])), i))
-                    .expect("trees left");
-                set = union(set, shapes[left[best]]);
-                group.push(left.remove(best));
-            }
-            order.extend(group.iter().map(|&t| t as u32));
-            order.resize(order.len().next_multiple_of(TREE_LANES), u32::MAX);
-            for d in 0..model.depth {
-                for k in (1usize << d) - 1..(1usize << (d + 1)) - 1 {
-                    if set[k / 64] >> (k % 64) & 1 == 1 {
-                        groups.slots.push(k as u8);
-                    }
-                }
-                groups.start.push(groups.slots.len() as u32);
-            }
-        }
-        (order, groups)
-    }
-
-    /// Group `g`'s active slots at level `d`.
-    fn level(&self, g: usize, d: usize) -> &[u8] {
-        let i = g * self.depth + d;
-        &self.slots[self.start[i] as usize..self.start[i + 1] as usize]
     }
 }
 
@@ -494,7 +413,6 @@ impl Model {
         }
         if depth <= BATCH_MAX_DEPTH {
             let mut b = Batched::new(raw, depth);
-            (b.group_trees, b.active) = TreeGroups::of(&model);
             b.lanes = b.tree_lanes(&model);
             b.compact = CompactLeaves::new(&model);
             model.batched = Some(b);
@@ -621,8 +539,6 @@ struct BatchScratch {
     conds: Vec<u64>,
     /// Two levels of node masks for [`Batched::walk_avx512`] (eight trees per entry).
     levels: Vec<[u64; TREE_LANES]>,
-    /// Per tree (model order), [`BATCH_MAX_DEPTH`] masks: the rows going right at each depth.
-    rights: Vec<u64>,
 }
 
 thread_local! {
@@ -729,8 +645,6 @@ impl Batched {
             cond_slots: (conds.len() + 1).next_power_of_two(),
             never: conds.len() as u32,
             lanes: Vec::new(),
-            group_trees: Vec::new(),
-            active: TreeGroups::default(),
             compact: None,
         }
     }
@@ -740,11 +654,8 @@ impl Batched {
         let internal = (1usize << model.depth) - 1;
         let groups = model.trees.div_ceil(TREE_LANES);
         let mut lanes = vec![self.never; groups * internal * TREE_LANES];
-        for (i, &t) in self.group_trees.iter().enumerate() {
-            if t == u32::MAX {
-                continue;
-            }
-            let (t, g, l) = (t as usize, i / TREE_LANES, i % TREE_LANES);
+        for t in 0..model.trees {
+            let (g, l) = (t / TREE_LANES, t % TREE_LANES);
             for k in 0..internal {
                 let node = model.nodes[t * internal + k];
                 if node.threshold == f64::INFINITY {
@@ -774,9 +685,7 @@ impl Batched {
         BATCH_SCRATCH.with_borrow_mut(|s| {
             s.cols.resize(self.features.len() * BATCH, 0.0);
             s.conds.resize(self.cond_slots, 0);
-            // Two levels for each of two groups walked together (`groups_right`).
-            s.levels.resize(4 << (BATCH_MAX_DEPTH - 1), [0; TREE_LANES]);
-            s.rights.resize(model.trees * BATCH_MAX_DEPTH, 0);
+            s.levels.resize(1 << BATCH_MAX_DEPTH, [0; TREE_LANES]);
             let cond_mask = self.cond_slots - 1;
             // Rows reaching each slot of the current tree (u8 slots: no bounds checks).
             let mut reach = [0u64; 256];
@@ -804,7 +713,6 @@ impl Batched {
                                     c,
                                     &s.conds,
                                     &mut s.levels,
-                                    &mut s.rights,
                                     valid,
                                     out,
                                 )
@@ -813,14 +721,7 @@ impl Batched {
                         // SAFETY: AVX-512F/BW checked; `lanes` holds condition slots <
                         // cond_slots.
                         _ => unsafe {
-                            self.walk_avx512(
-                                model,
-                                &s.conds,
-                                &mut s.levels,
-                                &mut s.rights,
-                                valid,
-                                out,
-                            )
+                            self.walk_avx512(model, &s.conds, &mut s.levels, valid, out)
                         },
                     }
                     continue;
@@ -861,60 +762,23 @@ impl Batched {
         model: &Model,
         conds: &[u64],
         levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
         valid: u64,
         out: &mut [f64],
     ) {
         let n_leaves = 1usize << model.depth;
-        // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, levels, rights, valid) };
-        for (t, right) in rights.chunks_exact(BATCH_MAX_DEPTH).enumerate() {
-            let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
-            // SAFETY: AVX-512F/BW are enabled here; leaf indices are < 2^depth.
-            unsafe { add_leaves_avx512(&right[..model.depth], leaf, out) };
-        }
-    }
-
-    /// Every tree's rows going right at each depth, into `rights` (per tree in model order,
-    /// [`BATCH_MAX_DEPTH`] masks), from [`Batched::group_right`] of each group.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn all_right(
-        &self,
-        model: &Model,
-        conds: &[u64],
-        levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
-        valid: u64,
-    ) {
-        assert_eq!(rights.len(), model.trees * BATCH_MAX_DEPTH);
-        let groups = self.group_trees.len() / TREE_LANES;
-        let mut store = |g: usize, right_lanes: &[u64; BATCH_MAX_DEPTH * TREE_LANES]| {
-            for (l, &t) in self.group_trees[g * TREE_LANES..][..TREE_LANES]
-                .iter()
-                .enumerate()
-            {
-                if t == u32::MAX {
-                    continue;
-                }
-                let r = &mut rights[t as usize * BATCH_MAX_DEPTH..][..BATCH_MAX_DEPTH];
-                for (d, r) in r[..model.depth].iter_mut().enumerate() {
+        for g in 0..self.lanes.len() / ((n_leaves - 1) * TREE_LANES) {
+            // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
+            let right_lanes = unsafe { self.group_right(model, g, conds, levels, valid) };
+            for l in 0..TREE_LANES.min(model.trees - g * TREE_LANES) {
+                let t = g * TREE_LANES + l;
+                let mut right = [0u64; BATCH_MAX_DEPTH];
+                for (d, r) in right[..model.depth].iter_mut().enumerate() {
                     *r = right_lanes[d * TREE_LANES + l];
                 }
+                let leaf = &model.leaf[t * n_leaves..(t + 1) * n_leaves];
+                // SAFETY: AVX-512F/BW are enabled here; leaf indices are < 2^depth.
+                unsafe { add_leaves_avx512(&right[..model.depth], leaf, out) };
             }
-        };
-        let mut g = 0;
-        while g + 2 <= groups {
-            // SAFETY: the caller's checks (AVX-512F/BW, condition slots < cond_slots).
-            let [a, b] = unsafe { self.groups_right(model, [g, g + 1], conds, levels, valid) };
-            store(g, &a);
-            store(g + 1, &b);
-            g += 2;
-        }
-        if g < groups {
-            // SAFETY: as above.
-            let [a] = unsafe { self.groups_right(model, [g], conds, levels, valid) };
-            store(g, &a);
         }
     }
 
@@ -930,15 +794,12 @@ impl Batched {
         compact: &CompactLeaves,
         conds: &[u64],
         levels: &mut [[u64; TREE_LANES]],
-        rights: &mut [u64],
         valid: u64,
         out: &mut [f64],
     ) {
         use std::arch::x86_64::*;
         let depth = model.depth;
         assert!(depth <= COMPACT_DEPTH && out.len() <= BATCH);
-        // SAFETY: the caller's checks (AVX-512F/BW/VBMI, condition slots < cond_slots).
-        unsafe { self.all_right(model, conds, levels, rights, valid) };
         assert!(compact.map.len() >= 64 * model.trees);
         assert!(compact.values.len() >= COMPACT_LEAVES * model.trees);
         let n = out.len();
@@ -951,13 +812,18 @@ impl Batched {
         let mut acc: [__m512d; 8] = std::array::from_fn(|q| unsafe {
             _mm512_maskz_loadu_pd(row_mask(q), out.as_ptr().add((8 * q).min(n)))
         });
+        let internal = (1usize << depth) - 1;
         let mut bytes = [0u8; BATCH];
         let sixteen = _mm512_set1_epi64(16);
-        {
-            for (t, right) in rights.chunks_exact(BATCH_MAX_DEPTH).enumerate() {
+        for g in 0..self.lanes.len() / (internal * TREE_LANES) {
+            // SAFETY: the caller's checks (AVX-512F/BW/VBMI, condition slots < cond_slots).
+            let right_lanes = unsafe { self.group_right(model, g, conds, levels, valid) };
+            for l in 0..TREE_LANES.min(model.trees - g * TREE_LANES) {
+                let t = g * TREE_LANES + l;
                 let mut idx = _mm512_setzero_si512();
-                for (d, &m) in right[..depth].iter().enumerate() {
+                for d in 0..depth {
                     let bit = _mm512_set1_epi8((1u8 << (depth - 1 - d)) as i8);
+                    let m = right_lanes[d * TREE_LANES + l];
                     idx = _mm512_or_si512(idx, _mm512_maskz_mov_epi8(m, bit));
                 }
                 // SAFETY: map holds 64 bytes and values COMPACT_LEAVES f64 per tree
@@ -990,80 +856,59 @@ impl Batched {
         }
     }
 
-    /// The node walk of the tree groups `gs` (group `g`'s lanes are trees
-    /// `group_trees[8g..8g + 8]`), walked together level by level: for each group `h` and
-    /// depth `d`, lane `l` of `result[h][8d..8d + 8]` holds the rows of lane `l`'s tree that
-    /// went right at depth `d`.
-    ///
-    /// Why several groups at once: a level's node masks are loaded from the stores of the
-    /// level above, after a gather, so one group's walk is a chain of latencies (~30 active
-    /// nodes: too few to hide them); two independent groups interleaved keep twice as many
-    /// gathers in flight.
+    /// The node walk of tree group `g` (trees `8g..8g + 8`, one per lane): for each depth
+    /// `d`, lane `l` of `result[8d..8d + 8]` holds the rows of tree `8g + l` that went right
+    /// at depth `d`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    unsafe fn groups_right<const G: usize>(
+    unsafe fn group_right(
         &self,
         model: &Model,
-        gs: [usize; G],
+        g: usize,
         conds: &[u64],
         levels: &mut [[u64; TREE_LANES]],
         valid: u64,
-    ) -> [[u64; BATCH_MAX_DEPTH * TREE_LANES]; G] {
+    ) -> [u64; BATCH_MAX_DEPTH * TREE_LANES] {
         use std::arch::x86_64::*;
         let depth = model.depth;
         let internal = (1usize << depth) - 1;
-        let mut right_lanes = [[0u64; BATCH_MAX_DEPTH * TREE_LANES]; G];
-        // Node masks of one level: at most 2^(depth - 1) entries (the last level stores none).
-        let half = 1usize << depth.saturating_sub(1);
+        let mut right_lanes = [0u64; BATCH_MAX_DEPTH * TREE_LANES];
+        let half = 1 << (BATCH_MAX_DEPTH - 1);
         assert!(conds.len() >= self.cond_slots);
-        assert!(
-            levels.len() >= 2 * G * half,
-            "two levels of masks per group"
-        );
-        let mut idx = [&self.lanes[..0]; G];
-        for (h, &g) in gs.iter().enumerate() {
-            idx[h] = &self.lanes[g * internal * TREE_LANES..(g + 1) * internal * TREE_LANES];
-        }
-        // Group h's masks of level d (heap slots first..first + 2^d) are at
-        // levels[2h * half + (d & 1) * half..][0..2^d]; their children's go to the other half.
-        for h in 0..G {
-            levels[2 * h * half] = [valid; TREE_LANES];
-        }
+        assert!(self.lanes.len() >= (g + 1) * internal * TREE_LANES);
+        assert!(levels.len() >= 2 * half, "two levels of masks");
+        let idx = &self.lanes[g * internal * TREE_LANES..(g + 1) * internal * TREE_LANES];
+        let (mut cur, mut next) = levels.split_at_mut(half);
+        // The masks of level d's nodes (heap slots first..first + 2^d) are cur[0..2^d];
+        // their children's go to next[0..2^(d+1)], then the two swap.
+        cur[0] = [valid; TREE_LANES];
         for d in 0..depth {
             let first = (1usize << d) - 1;
-            let (cur, next) = if d % 2 == 0 { (0, half) } else { (half, 0) };
-            for h in 0..G {
-                let mut acc = _mm512_setzero_si512();
-                let (idx, base) = (idx[h], 2 * h * half);
-                // Slots that are padding in every lane send all their rows left through
-                // padding: skipped with their subtrees (see [`TreeGroups`]); an active slot's
-                // parent is active, so its mask was written.
-                for &k in self.active.level(gs[h], d) {
-                    let (k, j) = (k as usize, k as usize - first);
-                    let r = levels[base + cur + j];
-                    // SAFETY: idx holds TREE_LANES u32 per internal node k < internal; every
-                    // index is a condition slot < cond_slots <= conds.len() (the caller's
-                    // promise); mask entries are 8 u64 each.
-                    unsafe {
-                        let i = _mm256_loadu_si256(idx[k * TREE_LANES..].as_ptr().cast());
-                        let c = _mm512_i32gather_epi64::<8>(i, conds.as_ptr().cast());
-                        let r = _mm512_loadu_si512(r.as_ptr().cast());
-                        let rc = _mm512_and_si512(r, c);
-                        acc = _mm512_or_si512(acc, rc);
-                        if d + 1 < depth {
-                            let left = _mm512_andnot_si512(c, r);
-                            let out = &mut levels[base + next + 2 * j..][..2];
-                            _mm512_storeu_si512(out.as_mut_ptr().cast(), left);
-                            _mm512_storeu_si512(out[1..].as_mut_ptr().cast(), rc);
-                        }
+            let mut acc = _mm512_setzero_si512();
+            for j in 0..1usize << d {
+                let k = first + j;
+                // SAFETY: idx holds TREE_LANES u32 per internal node k < internal; every
+                // index is a condition slot < cond_slots <= conds.len() (the caller's
+                // promise); cur and next entries are 8 u64 each.
+                unsafe {
+                    let i = _mm256_loadu_si256(idx.as_ptr().add(k * TREE_LANES).cast());
+                    let c = _mm512_i32gather_epi64::<8>(i, conds.as_ptr().cast());
+                    let r = _mm512_loadu_si512(cur[j].as_ptr().cast());
+                    let rc = _mm512_and_si512(r, c);
+                    acc = _mm512_or_si512(acc, rc);
+                    if d + 1 < depth {
+                        let left = _mm512_andnot_si512(c, r);
+                        _mm512_storeu_si512(next[2 * j].as_mut_ptr().cast(), left);
+                        _mm512_storeu_si512(next[2 * j + 1].as_mut_ptr().cast(), rc);
                     }
                 }
-                // SAFETY: right_lanes[h] holds TREE_LANES u64 per depth < BATCH_MAX_DEPTH.
-                unsafe {
-                    _mm512_storeu_si512(right_lanes[h].as_mut_ptr().add(d * TREE_LANES).cast(), acc)
-                };
             }
+            // SAFETY: right_lanes holds TREE_LANES u64 per depth < BATCH_MAX_DEPTH.
+            unsafe {
+                _mm512_storeu_si512(right_lanes.as_mut_ptr().add(d * TREE_LANES).cast(), acc)
+            };
+            std::mem::swap(&mut cur, &mut next);
         }
         right_lanes
     }
