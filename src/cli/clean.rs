@@ -75,7 +75,7 @@ pub struct Args {
     threshold: Option<f64>,
     /// Context policy: P(boilerplate) at or above which the model removes a block (default:
     /// the shipped model's, chosen by cross-validation). Higher keeps more content words and
-    /// more boilerplate (e.g. 0.85 or 0.9; see the README's trade-off table). Blocks outside
+    /// more boilerplate (e.g. 0.9 or 0.95; see the README's trade-off table). Blocks outside
     /// the best run of kept text still go.
     #[arg(long, value_name = "P")]
     context_threshold: Option<f64>,

@@ -99,9 +99,10 @@ const BATCH_MAX_DEPTH: usize = 8;
 
 /// The trees rearranged to evaluate [`BATCH`] rows at once with bit masks.
 ///
-/// Why: walking 200 trees of depth 6 row by row is 1,200 dependent steps per block (~1.5 µs,
-/// a third of `clean --policy context`). Here every distinct split condition
-/// (`x[feature] > threshold`; 2,081 distinct ones among ~6,000 internal nodes) is evaluated
+/// Why: walking the trees row by row is one dependent step per tree level per block (the
+/// 200 trees of depth 6 shipped until session 7: 1,200 steps, ~1.5 µs, a third of `clean
+/// --policy context`). Here every distinct split condition (`x[feature] > threshold`; 1,357
+/// distinct ones among ~3,000 internal nodes of the shipped 100 trees of depth 5) is evaluated
 /// once per batch as a 64-bit mask over the rows — a vector compare — and each tree is
 /// then walked once for all rows: a node passes `reach & cond` to its right child and
 /// `reach & !cond` to its left, and the rows going right at depth `d` set bit `depth-1-d` of
@@ -143,9 +144,9 @@ struct Batched {
 
 /// One feature's conditions `x > t` as unsigned 16-bit compares, exact for integer `x`.
 ///
-/// Why: half of the model's 2,150 distinct conditions are on integer-valued features (word
-/// and character counts, positions, site counts, flags), and a 64-row f64 compare costs
-/// eight vector compares and seven mask merges. For an integer `x`, `x > t` is
+/// Why: half of the model's distinct conditions (667 of 1,357) are on integer-valued
+/// features (word and character counts, positions, site counts, flags), and a 64-row f64
+/// compare costs eight vector compares and seven mask merges. For an integer `x`, `x > t` is
 /// `x > floor(t)`; clamping `x` to `[lo, hi + 1]` (the feature's smallest and largest
 /// `floor(t)`) changes no comparison, so `clamp(x) - lo` fits 16 bits when the thresholds
 /// span less than 65,535, and the condition is two 32-lane `u16` compares. Whether a batch's
@@ -748,7 +749,7 @@ impl Batched {
     /// The tree walk of [`Batched::accumulate`] eight trees at a time, one per 64-bit lane.
     ///
     /// Why: the preorder walk is a chain of dependent scalar steps (~15 instructions per
-    /// node, ~6,000 nodes per batch: the largest part of the model's time). Here the trees
+    /// node, ~3,000 nodes per batch: the largest part of the model's time). Here the trees
     /// are taken padded to perfect trees in heap order, level by level: a node's masks for
     /// eight trees are one gather of their conditions and two vector ANDs, and the rows
     /// going right at depth `d` are ORed per tree as before. Padding nodes use the
@@ -976,7 +977,8 @@ impl Batched {
     /// Thresholds below every value of the batch hold for all rows, those at or above every
     /// value for none; only the ones in between are compared, row by row. Page-wide features
     /// (`n_blocks`, `page_words`, `longest_words`, `run_words_frac`, `site_pages`: a fifth
-    /// of the 2,081 conditions) then cost two binary searches per batch.
+    /// of the conditions) then cost no compare per row: two binary searches per batch, or
+    /// with AVX-512 one vector compare per eight thresholds ([`Batched::undecided_avx512`]).
     fn conditions(&self, cols: &[f64], n: usize, conds: &mut [u64]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
