@@ -28,6 +28,8 @@ pub mod scan;
 pub mod segment;
 pub mod shingle;
 pub mod sigdb;
+#[cfg(test)]
+pub(crate) mod test_rng;
 pub mod utf8;
 pub mod word_hash;
 

@@ -1352,13 +1352,7 @@ mod tests {
     fn word_scans_agree_at_bitmap_edges() {
         let model = crate::context::model::Model::shipped().unwrap();
         let lex = Lexicon::new(&model.meta);
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1du64);
         let alphabet = b" \t\nThe (c)a,bB.9:x-|\"'";
         for n in [0, 1, 2, 63, 64, 65, 127, 128, 129, 255, 256, 257, 300] {
             for _ in 0..200 {

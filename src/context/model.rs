@@ -1377,13 +1377,7 @@ mod tests {
     /// (plus NaN, infinities and zeros), so every comparison is exercised at its edge.
     fn edge_rows(m: &Model, n: usize, nan: bool) -> Vec<f64> {
         let b = m.batched.as_ref().expect("shipped model is batched");
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let nf = m.n_features();
         (0..n * nf)
             .map(|i| {
@@ -1535,13 +1529,7 @@ mod tests {
                 usable >= 30,
                 "integer features of the shipped model: {usable}"
             );
-            let mut state = 0x2545_f491_4f6c_dd1du64;
-            let mut next = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
+            let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1du64);
             for n in [64, 40, 9] {
                 // Integers around every threshold's floor, far below and far above the range.
                 let mut cols = vec![0.0; b.features.len() * BATCH];

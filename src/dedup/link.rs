@@ -884,13 +884,7 @@ pub(crate) mod tests {
     /// Families of documents with a share of their base's elements replaced (Jaccard to the
     /// base ~0.94 down to ~0.67, so many pairs are borderline at 0.8), a few exact copies.
     pub(crate) fn families(n: usize) -> Vec<DocSig> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15u64);
         let hasher = MinHasher::new(128, 1);
         let mut docs: Vec<DocSig> = Vec::with_capacity(n);
         let mut base: Vec<u64> = Vec::new();

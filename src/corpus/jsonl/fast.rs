@@ -444,11 +444,9 @@ mod tests {
         let pieces = [
             "a", "bc", "\\n", "\\\"", "\\\\", "\\u00e9", "\\/", "é", "\\t", "x y ",
         ];
-        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = crate::test_rng::xorshift(0x1234_5678_9abc_def1u64);
         for _ in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let n = (x % 60) as usize;
             let body: String = (0..n)
                 .map(|i| pieces[((x >> (i % 50)) as usize + i * 7) % pieces.len()])
