@@ -82,6 +82,9 @@ fn bench(c: &mut Criterion) {
             db.entries.len()
         })
     });
+    // Written again here: with a name filter (`cargo bench --bench sigdb -- clean_context`)
+    // the bench above does not run.
+    write_db(&learn(&pages), &path).expect("write");
     let written = read_db(&path).expect("read back");
     assert_eq!(written, learn(&pages));
     assert_eq!(written.active(&written.policy).count(), TEMPLATE);
