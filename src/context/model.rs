@@ -137,8 +137,8 @@ struct Batched {
     /// column holds only integers (see [`IntConditions`]); `None` when the thresholds do not
     /// fit.
     int_conds: Vec<Option<IntConditions>>,
-    /// Per condition: its threshold as `floor(t) - offset` of its feature's
-    /// [`IntConditions`] (unused for features without one).
+    /// Per condition: its threshold as `floor(t) - lo` of its feature's [`IntConditions`]
+    /// (unused for features without one).
     int_thresholds: Vec<u16>,
 }
 
@@ -624,7 +624,6 @@ impl Batched {
             tree_start.push(out.len() as u32);
         }
         debug_assert!(depth <= BATCH_MAX_DEPTH);
-        let thresholds: Vec<f64> = thresholds;
         let mut int_thresholds = vec![0u16; thresholds.len()];
         let int_conds = features
             .iter()
