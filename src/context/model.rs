@@ -1400,6 +1400,17 @@ mod tests {
             .collect()
     }
 
+    /// Every condition's mask compared directly on the feature-major `cols`, the reference
+    /// of the condition kernels.
+    fn direct_masks(b: &Batched, cols: &[f64]) -> Vec<u64> {
+        let mut direct = vec![0; b.thresholds.len()];
+        for (u, &(_, a, e)) in b.features.iter().enumerate() {
+            let col = &cols[u * BATCH..(u + 1) * BATCH];
+            b.compare_portable(col, a as usize..e as usize, &mut direct);
+        }
+        direct
+    }
+
     #[test]
     fn batched_evaluation_equals_the_tree_walk_bit_for_bit() {
         let m = Model::shipped().unwrap();
@@ -1500,11 +1511,7 @@ mod tests {
             b.conditions(&cols, BATCH, &mut got);
             let mut scalar = vec![0; b.thresholds.len()];
             b.conditions_portable(&cols, BATCH, &mut scalar);
-            let mut direct = vec![0; b.thresholds.len()];
-            for (u, &(_, a, e)) in b.features.iter().enumerate() {
-                let col = &cols[u * BATCH..(u + 1) * BATCH];
-                b.compare_portable(col, a as usize..e as usize, &mut direct);
-            }
+            let direct = direct_masks(b, &cols);
             assert_eq!(got, direct, "case {case}");
             assert_eq!(scalar, direct, "case {case}");
         }
@@ -1549,11 +1556,7 @@ mod tests {
                 let keep = if n == 64 { !0 } else { (1u64 << n) - 1 };
                 let mut got = vec![0; b.thresholds.len()];
                 b.conditions(&cols, n, &mut got);
-                let mut direct = vec![0; b.thresholds.len()];
-                for (u, &(_, a, e)) in b.features.iter().enumerate() {
-                    let col = &cols[u * BATCH..(u + 1) * BATCH];
-                    b.compare_portable(col, a as usize..e as usize, &mut direct);
-                }
+                let direct = direct_masks(b, &cols);
                 for (c, (g, d)) in got.iter().zip(&direct).enumerate() {
                     assert_eq!(g & keep, d & keep, "{n} rows, condition {c}");
                 }
