@@ -200,8 +200,7 @@ impl Cleaner {
     /// output (see [`kept_ranges`]).
     fn removals(&self, text: &str, record: Option<&str>) -> (usize, Vec<Removal>) {
         if let Some(ctx) = &self.context {
-            let c = ctx.clean(text, record);
-            return (c.blocks, c.removals);
+            return ctx.removals(text, record);
         }
         DOC.with_borrow_mut(|doc| self.clean_blocks(text, record, doc))
     }
