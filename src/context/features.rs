@@ -190,6 +190,8 @@ struct ShortWord {
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     words: FxHashMap<String, u8>,
+    /// Every list word is ASCII (see [`Lexicon::stripped_flags`]).
+    lists_ascii: bool,
     /// Longest word of the three lists: longer tokens are not looked up.
     longest: usize,
     /// ASCII list words of at most [`SHORT`] bytes, each in one of its two [`short_slots`]
@@ -305,6 +307,7 @@ impl Lexicon {
             .collect();
         Lexicon {
             longest: words.keys().map(String::len).max().unwrap_or(0),
+            lists_ascii: words.keys().all(|w| w.is_ascii()),
             words,
             short,
             separators,
@@ -359,6 +362,25 @@ impl Lexicon {
         let [a, b] = short_slots(key, len, self.short.len() - 1);
         let hit = |w: ShortWord| (w.key == key && w.len as usize == len) as u8 * w.flags;
         hit(self.short[a]) | hit(self.short[b])
+    }
+
+    /// List flags of a word's stripped form (any chars), lowercased; `tok` is scratch.
+    ///
+    /// When every list word is ASCII (the shipped lists), a form with a non-ASCII char other
+    /// than U+212A (KELVIN SIGN, lowercased to 'k') lowercases to a non-ASCII string and is
+    /// in no list: no lowercased copy and no map lookup for words like "don’t".
+    fn stripped_flags(&self, stripped: &str, tok: &mut String) -> u8 {
+        if stripped.is_ascii() {
+            return self.ascii_flags(stripped.as_bytes());
+        }
+        if self.lists_ascii && stripped.chars().any(|c| !c.is_ascii() && c != '\u{212a}') {
+            return 0;
+        }
+        tok.clear();
+        for c in stripped.chars() {
+            tok.extend(c.to_lowercase());
+        }
+        self.flags(tok)
     }
 
     /// Class bits of `c` (see [`ALPHA`] etc.; [`CLOSER`] only for ASCII).
@@ -423,7 +445,9 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-/// True when `s` contains an ASCII digit, `:`, two ASCII digits (Python `[0-9]{1,2}:[0-9]{2}`).
+/// True when `s` contains an ASCII digit, `:`, two ASCII digits (Python `[0-9]{1,2}:[0-9]{2}`):
+/// the definition [`P_TIME`] implements (tests).
+#[cfg(test)]
 fn has_time(s: &str) -> bool {
     let b = s.as_bytes();
     (1..b.len().saturating_sub(2)).any(|i| {
@@ -805,37 +829,31 @@ fn ascii_row(b: &[u8], buf: &[u8], lex: &Lexicon, c: [usize; 5], w: AsciiWords, 
     row[18] = flag(b.first().is_some_and(|&x| cls[x as usize] & UPPER != 0));
 }
 
-/// [`text_features`] of a block with non-ASCII characters.
+/// [`text_features`] of a block with non-ASCII characters, in one pass over its chars.
+///
+/// Why one pass: the block was walked six times (`split_whitespace`, a trim, a char count
+/// and a first-char test per word, the class counts, a lowercased copy searched five
+/// times); the 5.5 % of the man pages' blocks that are not ASCII took a quarter of the text
+/// features' time (perf). Exactly the same values: words are the runs of chars without
+/// [`SPACE`] (what `split_whitespace` splits on, `char::is_whitespace`), a word's stripped
+/// form runs from its first to its last [`ALPHA`] | [`NUMERIC`] char (what `trim_matches`
+/// leaves), and the substring patterns are searched in the bytes (see the comment below).
 fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut String) {
     let (mut nw, mut word_chars, mut stop, mut cap) = (0usize, 0usize, 0usize, 0usize);
     let (mut month, mut comment) = (false, false);
-    for w in block.split_whitespace() {
-        // Class bits from the table: `alnum` and `is_uppercase` without Unicode lookups.
-        let stripped = w.trim_matches(|c: char| lex.class(c) & (ALPHA | NUMERIC) == 0);
-        nw += 1;
-        word_chars += if w.is_ascii() {
-            w.len()
-        } else {
-            w.chars().count()
-        };
-        cap += w.chars().next().is_some_and(|c| lex.class(c) & UPPER != 0) as usize;
-        let flags = if stripped.is_ascii() {
-            lex.ascii_flags(stripped.as_bytes())
-        } else {
-            tok.clear();
-            for c in stripped.chars() {
-                tok.extend(c.to_lowercase());
-            }
-            lex.flags(tok)
-        };
-        stop += (flags & STOP != 0) as usize;
-        if !stripped.is_empty() {
-            month |= flags & MONTH != 0;
-            comment |= flags & COMMENT != 0;
-        }
-    }
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
-    for c in block.chars() {
+    // The current word: inside one, and its stripped byte range [a, z) (a == z: no alnum).
+    let (mut in_word, mut a, mut z) = (false, 0usize, 0usize);
+    let mut word_flags = |a: usize, z: usize, stop: &mut usize, month: &mut bool, comment: &mut bool| {
+        let stripped = &block[a..z];
+        let flags = lex.stripped_flags(stripped, tok);
+        *stop += (flags & STOP != 0) as usize;
+        if !stripped.is_empty() {
+            *month |= flags & MONTH != 0;
+            *comment |= flags & COMMENT != 0;
+        }
+    };
+    for (i, c) in block.char_indices() {
         let class = lex.class(c);
         nc += 1;
         alpha += (class & ALPHA != 0) as usize;
@@ -843,19 +861,43 @@ fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut 
         upper += (class & UPPER != 0) as usize;
         punct += (class & (ALPHA | NUMERIC | SPACE) == 0) as usize;
         sep += (class & SEPARATOR != 0) as usize;
+        if class & SPACE != 0 {
+            if in_word {
+                word_flags(a, z, &mut stop, &mut month, &mut comment);
+                in_word = false;
+            }
+            continue;
+        }
+        if !in_word {
+            in_word = true;
+            nw += 1;
+            cap += (class & UPPER != 0) as usize;
+            (a, z) = (i, i);
+        }
+        word_chars += 1;
+        if class & (ALPHA | NUMERIC) != 0 {
+            if a == z {
+                a = i;
+            }
+            z = i + c.len_utf8();
+        }
+    }
+    if in_word {
+        word_flags(a, z, &mut stop, &mut month, &mut comment);
     }
     let t = block
         .trim_end()
         .trim_end_matches(|c| lex.closers.contains(&c));
     let last = t.chars().next_back();
-    // The patterns below are ASCII without a 'k': ASCII-lowercasing finds exactly what
-    // `to_lowercase` would (no other char lowercases to ASCII but U+212A -> 'k' and U+0130 ->
-    // 'i' + U+0307, whose 'i' a non-ASCII char follows; test
-    // `only_kelvin_and_dotted_i_lowercase_to_ascii`), without a Unicode case mapping per char.
+    // The patterns are ASCII without a 'k', and a non-ASCII char's UTF-8 bytes are all above
+    // 0x7f: searching the bytes ignoring ASCII case finds exactly what searching the
+    // `to_lowercase`d block would (no other char lowercases to ASCII but U+212A -> 'k' and
+    // U+0130 -> 'i' + U+0307, whose 'i' a non-ASCII char follows; test
+    // `only_kelvin_and_dotted_i_lowercase_to_ascii`).
     tok.clear();
     tok.push_str(block);
-    tok.make_ascii_lowercase();
-    let low = &tok[..];
+    tok.push_str(ZEROS);
+    let pat = ascii_patterns(tok.as_bytes(), block.len());
     row[0] = nw as f64;
     row[1] = nc as f64;
     row[2] = ratio(word_chars, nw);
@@ -868,13 +910,13 @@ fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut 
     row[9] = flag(matches!(last, Some('.' | '!' | '?')));
     row[10] = flag(last == Some(':'));
     row[11] = sep as f64;
-    row[12] = flag(block.contains('\u{a9}') || low.contains("(c)") || low.contains("copyright"));
-    row[13] = flag(low.contains("http") || low.contains("www.") || low.contains(".com"));
-    row[14] = flag(block.contains('@'));
-    row[15] = flag(has_time(block));
+    row[12] = flag(pat & P_COPYRIGHT != 0 || block.contains('\u{a9}'));
+    row[13] = flag(pat & P_URL != 0);
+    row[14] = flag(pat & P_AT != 0);
+    row[15] = flag(pat & P_TIME != 0);
     row[16] = flag(month);
     row[17] = flag(comment);
-    row[18] = flag(block.chars().next().is_some_and(char::is_uppercase));
+    row[18] = flag(block.chars().next().is_some_and(|c| lex.class(c) & UPPER != 0));
 }
 
 /// Maximum-sum contiguous run `(a, b)` inclusive (Kadane; the first maximum wins; `None` when
