@@ -227,7 +227,8 @@ pub fn normalize_reference(text: &str) -> String {
 /// lowercasing and the filter leave `[a-z0]` words joined by single spaces unchanged), so no
 /// second round is needed. Property tests hold it to the reference.
 fn normalize_unicode(text: &str, out: &mut String) {
-    if unicode_normalization::is_nfkc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes
+    if unicode_normalization::is_nfkc_quick(text.chars())
+        == unicode_normalization::IsNormalized::Yes
     {
         normalize_once(text.chars(), out);
     } else {
@@ -358,9 +359,28 @@ mod tests {
     fn unicode_shortcuts_equal_the_reference() {
         let mut out = String::new();
         for s in [
-            "don’t", "—", "──", "•", "“quoted”", "café", "e\u{301}", "ﬁne", "Ⅻ", "½", "İstanbul",
-            "ǅ", "ΣΊΣΥΦΟΣ", "Ｆｕｌｌ", "\u{1e9e}", "a\u{308}\u{301}", "\u{300}x", "ℌ", "㎏",
-            "\u{ac00}\u{11a8}", "\u{a0}x\u{a0}", "x\u{2028}y",
+            "don’t",
+            "—",
+            "──",
+            "•",
+            "“quoted”",
+            "café",
+            "e\u{301}",
+            "ﬁne",
+            "Ⅻ",
+            "½",
+            "İstanbul",
+            "ǅ",
+            "ΣΊΣΥΦΟΣ",
+            "Ｆｕｌｌ",
+            "\u{1e9e}",
+            "a\u{308}\u{301}",
+            "\u{300}x",
+            "ℌ",
+            "㎏",
+            "\u{ac00}\u{11a8}",
+            "\u{a0}x\u{a0}",
+            "x\u{2028}y",
         ] {
             normalize_unicode(s, &mut out);
             assert_eq!(out, normalize_reference(s), "{s:?}");

@@ -844,15 +844,16 @@ fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut 
     let (mut nc, mut alpha, mut digit, mut upper, mut punct, mut sep) = (0, 0, 0, 0, 0, 0);
     // The current word: inside one, and its stripped byte range [a, z) (a == z: no alnum).
     let (mut in_word, mut a, mut z) = (false, 0usize, 0usize);
-    let mut word_flags = |a: usize, z: usize, stop: &mut usize, month: &mut bool, comment: &mut bool| {
-        let stripped = &block[a..z];
-        let flags = lex.stripped_flags(stripped, tok);
-        *stop += (flags & STOP != 0) as usize;
-        if !stripped.is_empty() {
-            *month |= flags & MONTH != 0;
-            *comment |= flags & COMMENT != 0;
-        }
-    };
+    let mut word_flags =
+        |a: usize, z: usize, stop: &mut usize, month: &mut bool, comment: &mut bool| {
+            let stripped = &block[a..z];
+            let flags = lex.stripped_flags(stripped, tok);
+            *stop += (flags & STOP != 0) as usize;
+            if !stripped.is_empty() {
+                *month |= flags & MONTH != 0;
+                *comment |= flags & COMMENT != 0;
+            }
+        };
     for (i, c) in block.char_indices() {
         let class = lex.class(c);
         nc += 1;
@@ -916,7 +917,12 @@ fn text_features_unicode(block: &str, lex: &Lexicon, row: &mut [f64], tok: &mut 
     row[15] = flag(pat & P_TIME != 0);
     row[16] = flag(month);
     row[17] = flag(comment);
-    row[18] = flag(block.chars().next().is_some_and(|c| lex.class(c) & UPPER != 0));
+    row[18] = flag(
+        block
+            .chars()
+            .next()
+            .is_some_and(|c| lex.class(c) & UPPER != 0),
+    );
 }
 
 /// Maximum-sum contiguous run `(a, b)` inclusive (Kadane; the first maximum wins; `None` when
