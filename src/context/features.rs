@@ -171,12 +171,77 @@ const C_SEPARATOR: usize = 4;
 /// Longest list word kept in the ASCII word table: its lowercased bytes are a `u128` key.
 const SHORT: usize = 16;
 
-/// A word of the ASCII word table (`flags == 0`: an empty slot; every listed word has a flag).
-#[derive(Debug, Clone, Copy, Default)]
-struct ShortWord {
-    key: u128,
-    len: u8,
-    flags: u8,
+/// The ASCII list words of at most [`SHORT`] bytes, each alone in its slot of a
+/// power-of-two table (a perfect hash: the multiplier is searched until no two words share a
+/// slot), so a token is looked up with one hash, one slot and one compare.
+///
+/// Why: the two-choice (cuckoo) table read and compared two slots with two hashes per token;
+/// with ~15 M tokens on the man pages, the lookup was ~9 % of `clean --policy context`
+/// (perf). A random multiplier puts `n` words in `m` slots without a collision with
+/// probability about `exp(-n² / 2m)`: for the shipped 165 words and 2,048 slots (34 KB) one
+/// in ~750 multipliers, found in about a millisecond at load.
+#[derive(Debug, Clone)]
+struct WordTable {
+    /// Lowercased bytes of each slot's word as a little-endian integer ([`short_key`]).
+    keys: Vec<u128>,
+    /// Per slot `len << 3 | flags` (0: empty; flags are [`STOP`] | [`MONTH`] | [`COMMENT`]).
+    meta: Vec<u8>,
+    mult: u64,
+    /// `64 - log2(slots)`.
+    shift: u32,
+}
+
+impl WordTable {
+    /// The table of `listed` `(key, len, flags)` (distinct keys, len <= [`SHORT`]).
+    fn new(listed: &[(u128, usize, u8)]) -> WordTable {
+        assert!(listed.iter().all(|&(_, len, f)| len <= SHORT && f <= 7));
+        let n = listed.len();
+        let mut bits = ((n * n / 16).max(2)).next_power_of_two().trailing_zeros();
+        let mut used = Vec::new();
+        let mut seed = 0u64;
+        loop {
+            for _ in 0..4096 {
+                seed += 1;
+                let mult = crate::shingle::fmix64(seed) | 1;
+                let shift = 64 - bits;
+                used.clear();
+                used.resize(1 << bits, false);
+                let fits = listed.iter().all(|&(key, _, _)| {
+                    let s = Self::slot(key, mult, shift);
+                    !std::mem::replace(&mut used[s], true)
+                });
+                if fits {
+                    let mut table = WordTable {
+                        keys: vec![0; 1 << bits],
+                        meta: vec![0; 1 << bits],
+                        mult,
+                        shift,
+                    };
+                    for &(key, len, flags) in listed {
+                        let s = Self::slot(key, mult, shift);
+                        table.keys[s] = key;
+                        table.meta[s] = (len as u8) << 3 | flags;
+                    }
+                    return table;
+                }
+            }
+            bits += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn slot(key: u128, mult: u64, shift: u32) -> usize {
+        let h = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+        (h.wrapping_mul(mult) >> shift) as usize
+    }
+
+    /// Flags of the lowercased ASCII word with `key` ([`short_key`]) and `len` bytes.
+    #[inline(always)]
+    fn get(&self, key: u128, len: usize) -> u8 {
+        let s = Self::slot(key, self.mult, self.shift);
+        let meta = self.meta[s];
+        (self.keys[s] == key && (meta >> 3) as usize == len) as u8 * (meta & 7)
+    }
 }
 
 /// The word lists and character sets of the text features (shipped with the model).
@@ -194,9 +259,8 @@ pub struct Lexicon {
     lists_ascii: bool,
     /// Longest word of the three lists: longer tokens are not looked up.
     longest: usize,
-    /// ASCII list words of at most [`SHORT`] bytes, each in one of its two [`short_slots`]
-    /// (see [`short_table`]).
-    short: Vec<ShortWord>,
+    /// ASCII list words of at most [`SHORT`] bytes.
+    short: WordTable,
     separators: Vec<char>,
     closers: Vec<char>,
     /// Class bits per byte (only ASCII bytes are ever looked up; 256 entries so that a byte
@@ -214,52 +278,6 @@ pub struct Lexicon {
 /// pages (`─`, `•`, `—`, `│`, `’` ...), where four Unicode property lookups per char were
 /// ~3 % of `clean --policy context` (perf).
 const WIDE_CLASSES: u32 = 0x3000;
-
-/// The ASCII word table's two candidate slots of a key (a listed word sits in one of them).
-#[inline(always)]
-fn short_slots(key: u128, len: usize, mask: usize) -> [usize; 2] {
-    let h = (key as u64) ^ ((key >> 64) as u64).rotate_left(29) ^ len as u64;
-    [
-        (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask,
-        (h.wrapping_mul(0xc2b2_ae3d_27d4_eb4f) >> 40) as usize & mask,
-    ]
-}
-
-/// The ASCII word table for `listed` words: each in one of its two [`short_slots`] (cuckoo
-/// placement), in a power-of-two table at most half full (two-choice cuckoo tables fill to
-/// about half before placements fail; 16 KB for the shipped lists), doubled until every word
-/// fits.
-fn short_table(listed: &[(u128, usize, u8)]) -> Vec<ShortWord> {
-    let mut size = (2 * listed.len()).next_power_of_two().max(16);
-    'grow: loop {
-        let mut short = vec![ShortWord::default(); size];
-        let mask = size - 1;
-        for &(key, len, flags) in listed {
-            let mut w = ShortWord {
-                key,
-                len: len as u8,
-                flags,
-            };
-            let mut s = short_slots(key, len, mask)[0];
-            let mut placed = false;
-            for _ in 0..64 {
-                std::mem::swap(&mut short[s], &mut w);
-                if w.flags == 0 {
-                    placed = true;
-                    break;
-                }
-                // Move the evicted word to its other slot.
-                let [a, b] = short_slots(w.key, w.len as usize, mask);
-                s = if s == a { b } else { a };
-            }
-            if !placed {
-                size *= 2;
-                continue 'grow;
-            }
-        }
-        return short;
-    }
-}
 
 impl Lexicon {
     pub fn new(meta: &super::model::ModelMeta) -> Self {
@@ -301,7 +319,7 @@ impl Lexicon {
             .collect();
         // The same table whatever the map's iteration order.
         listed.sort_unstable();
-        let short = short_table(&listed);
+        let short = WordTable::new(&listed);
         let wide = (0..WIDE_CLASSES)
             .map(|u| char::from_u32(u).map_or(0, |c| char_class(c, &separators)))
             .collect();
@@ -354,14 +372,12 @@ impl Lexicon {
         self.short_flags(lowercase_ascii(raw & keep), len)
     }
 
-    /// List flags of the lowercased ASCII word with `key` ([`short_key`]) and `len` bytes.
-    /// Both candidate slots are read and compared without a branch: whether a token is a
-    /// listed word (~40 % of the man pages' tokens are) does not predict.
+    /// List flags of the lowercased ASCII word with `key` ([`short_key`]) and `len` bytes,
+    /// without a branch: whether a token is a listed word (~40 % of the man pages' tokens
+    /// are) does not predict.
     #[inline]
     fn short_flags(&self, key: u128, len: usize) -> u8 {
-        let [a, b] = short_slots(key, len, self.short.len() - 1);
-        let hit = |w: ShortWord| (w.key == key && w.len as usize == len) as u8 * w.flags;
-        hit(self.short[a]) | hit(self.short[b])
+        self.short.get(key, len)
     }
 
     /// List flags of a word's stripped form (any chars), lowercased; `tok` is scratch.
@@ -1374,23 +1390,24 @@ mod tests {
         for w in ["", "zzz", "thee", "th", "januaryx", "0"] {
             assert_eq!(lex.ascii_flags(w.as_bytes()), lex.flags(w), "{w}");
         }
-        // Words that collide in their slots still all fit (the table grows if needed).
-        let many: Vec<(u128, usize, u8)> = (0..5000u32)
-            .map(|i| {
-                (
-                    short_key(format!("w{i}").as_bytes()),
-                    format!("w{i}").len(),
-                    1,
-                )
-            })
-            .collect();
-        let table = short_table(&many);
-        let mask = table.len() - 1;
-        for &(key, len, _) in &many {
-            let found = short_slots(key, len, mask)
-                .iter()
-                .any(|&s| table[s].key == key && table[s].len as usize == len);
-            assert!(found);
+        // Larger and tiny lists: every word is found with its flags, and near misses
+        // are not.
+        for count in [0, 1, 2, 700] {
+            let many: Vec<(u128, usize, u8)> = (0..count)
+                .map(|i| {
+                    let w = format!("w{i}");
+                    (short_key(w.as_bytes()), w.len(), 1 + i as u8 % 7)
+                })
+                .collect();
+            let table = WordTable::new(&many);
+            for &(key, len, flags) in &many {
+                assert_eq!(table.get(key, len), flags);
+            }
+            for i in count..count + 200 {
+                let w = format!("w{i}");
+                assert_eq!(table.get(short_key(w.as_bytes()), w.len()), 0, "{w}");
+            }
+            assert_eq!(table.get(0, 0), 0);
         }
     }
 
