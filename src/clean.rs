@@ -205,6 +205,19 @@ impl Cleaner {
         DOC.with_borrow_mut(|doc| self.clean_blocks(text, record, doc))
     }
 
+    /// [`Cleaner::removals`] of each of `pages` (text, JSON record), in order: the context
+    /// policy scores the pages' blocks together
+    /// ([`crate::context::ContextCleaner::removals_many`]).
+    fn removals_many(&self, pages: &[(&str, Option<&str>)]) -> Vec<(usize, Vec<Removal>)> {
+        match &self.context {
+            Some(ctx) => ctx.removals_many(pages),
+            None => pages
+                .iter()
+                .map(|&(text, record)| self.removals(text, record))
+                .collect(),
+        }
+    }
+
     /// [`Cleaner::removals`] without the context policy, with `doc` (a per-thread buffer whose
     /// vectors are reused, see [`analyze_into`]) to analyse `text` into.
     fn clean_blocks(
@@ -578,71 +591,86 @@ pub fn clean_corpus(
         CleanOutput::Tree(_, mirror) => Some(*mirror),
         CleanOutput::Jsonl(_) => None,
     };
+    // One document's output line (or mirror file), report lines and counts.
+    let done = |doc: &crate::corpus::Document,
+                span: Option<crate::corpus::TextSpan>,
+                blocks: usize,
+                removals: Vec<Removal>|
+     -> crate::Result<Done> {
+        let text = doc.text.as_str();
+        let mut removed = [0u64; 5];
+        for r in &removals {
+            removed[r.reason as usize] += 1;
+        }
+        let (written, bytes_out) = KEPT.with_borrow_mut(|kept| -> crate::Result<_> {
+            kept_ranges(text, &removals, kept);
+            let bytes_out = kept.iter().map(|&(a, b)| b - a).sum::<usize>();
+            let written = match (mirror, &doc.record) {
+                (Some(mirror), _) => {
+                    let mut file = Vec::with_capacity(bytes_out);
+                    for &(a, b) in kept.iter() {
+                        file.extend_from_slice(&text.as_bytes()[a..b]);
+                    }
+                    let rel = mirror.target(&doc.origin.path, &doc.id)?.to_path_buf();
+                    Written::File(rel, file)
+                }
+                (None, Some(rec)) => {
+                    let mut line = Vec::with_capacity(rec.len() + 1);
+                    crate::corpus::write_replaced_text(
+                        rec, text_field, span, text, kept, &mut line,
+                    )
+                    .map_err(|e| {
+                        crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e)
+                    })?;
+                    line.push(b'\n');
+                    Written::Line(line)
+                }
+                // What `serde_json::json!({"id": .., "text": ..})` writes.
+                (None, None) => {
+                    let mut line = Vec::with_capacity(bytes_out + doc.id.len() + 20);
+                    line.extend_from_slice(b"{\"id\":");
+                    crate::corpus::write_kept_str(&mut line, &doc.id, &[(0, doc.id.len())]);
+                    line.extend_from_slice(b",\"text\":");
+                    crate::corpus::write_kept_str(&mut line, text, kept);
+                    line.extend_from_slice(b"}\n");
+                    Written::Line(line)
+                }
+            };
+            Ok((written, bytes_out))
+        })?;
+        let mut report = String::new();
+        if want_report {
+            // The report is written from the removals alone.
+            let cleaned = Cleaned {
+                text: String::new(),
+                blocks,
+                removals,
+            };
+            cleaner.write_report(&doc.id, &cleaned, &mut report);
+        }
+        Ok(Done {
+            written,
+            report,
+            blocks,
+            removed,
+            bytes_in: text.len(),
+            bytes_out,
+        })
+    };
     let read = crate::pipeline::run_parsed(
         inputs,
         opts,
         |raw, fields| raw.parse_spanned(fields),
-        |(doc, span)| -> crate::Result<Done> {
-            let text = doc.text.as_str();
-            let (blocks, removals) = cleaner.removals(text, doc.record.as_deref());
-            let mut removed = [0u64; 5];
-            for r in &removals {
-                removed[r.reason as usize] += 1;
-            }
-            let (written, bytes_out) = KEPT.with_borrow_mut(|kept| -> crate::Result<_> {
-                kept_ranges(text, &removals, kept);
-                let bytes_out = kept.iter().map(|&(a, b)| b - a).sum::<usize>();
-                let written = match (mirror, &doc.record) {
-                    (Some(mirror), _) => {
-                        let mut file = Vec::with_capacity(bytes_out);
-                        for &(a, b) in kept.iter() {
-                            file.extend_from_slice(&text.as_bytes()[a..b]);
-                        }
-                        let rel = mirror.target(&doc.origin.path, &doc.id)?.to_path_buf();
-                        Written::File(rel, file)
-                    }
-                    (None, Some(rec)) => {
-                        let mut line = Vec::with_capacity(rec.len() + 1);
-                        crate::corpus::write_replaced_text(
-                            rec, text_field, span, text, kept, &mut line,
-                        )
-                        .map_err(|e| {
-                            crate::Error::bad_input(doc.origin.path.as_path(), doc.origin.line, e)
-                        })?;
-                        line.push(b'\n');
-                        Written::Line(line)
-                    }
-                    // What `serde_json::json!({"id": .., "text": ..})` writes.
-                    (None, None) => {
-                        let mut line = Vec::with_capacity(bytes_out + doc.id.len() + 20);
-                        line.extend_from_slice(b"{\"id\":");
-                        crate::corpus::write_kept_str(&mut line, &doc.id, &[(0, doc.id.len())]);
-                        line.extend_from_slice(b",\"text\":");
-                        crate::corpus::write_kept_str(&mut line, text, kept);
-                        line.extend_from_slice(b"}\n");
-                        Written::Line(line)
-                    }
-                };
-                Ok((written, bytes_out))
-            })?;
-            let mut report = String::new();
-            if want_report {
-                // The report is written from the removals alone.
-                let cleaned = Cleaned {
-                    text: String::new(),
-                    blocks,
-                    removals,
-                };
-                cleaner.write_report(&doc.id, &cleaned, &mut report);
-            }
-            Ok(Done {
-                written,
-                report,
-                blocks,
-                removed,
-                bytes_in: text.len(),
-                bytes_out,
-            })
+        |docs| {
+            let pages: Vec<(&str, Option<&str>)> = docs
+                .iter()
+                .map(|(doc, _)| (doc.text.as_str(), doc.record.as_deref()))
+                .collect();
+            let removals = cleaner.removals_many(&pages);
+            docs.iter()
+                .zip(removals)
+                .map(|((doc, span), (blocks, removals))| done(doc, *span, blocks, removals))
+                .collect::<Vec<_>>()
         },
         |batch| {
             for item in batch {

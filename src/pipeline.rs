@@ -59,11 +59,26 @@ where
     W: Fn(Document) -> T + Sync,
     S: FnMut(Vec<T>) -> Result<()>,
 {
-    run_parsed(inputs, opts, |raw, fields| raw.parse(fields), work, sink)
+    run_parsed(
+        inputs,
+        opts,
+        |raw, fields| raw.parse(fields),
+        |docs| docs.into_iter().map(&work).collect(),
+        sink,
+    )
 }
 
-/// [`run`] with the parse step given: `clean` parses with
-/// [`corpus::RawRecord::parse_spanned`] to keep where each record's text is.
+/// Most documents [`run_parsed`] hands to its `work` at once.
+const MAX_CHUNK_DOCS: usize = 64;
+
+/// [`run`] with the parse step given (`clean` parses with
+/// [`corpus::RawRecord::parse_spanned`] to keep where each record's text is), and `work`
+/// applied to runs of consecutive parsed documents: it returns one result per document, in
+/// order. Why runs: `clean --policy context` scores the blocks of several pages together
+/// (see [`crate::context::ContextCleaner::removals_many`]). A run is at most
+/// [`MAX_CHUNK_DOCS`] documents and small enough that each thread gets several runs of a
+/// batch; results must not depend on where the runs are cut (output is identical whatever
+/// the thread count).
 pub fn run_parsed<D, T, P, W, S>(
     inputs: &[PathBuf],
     opts: &ReadOptions,
@@ -73,8 +88,9 @@ pub fn run_parsed<D, T, P, W, S>(
 ) -> Result<ReadStats>
 where
     T: Send,
+    D: Send,
     P: Fn(corpus::RawRecord, &corpus::FieldNames) -> Result<D> + Sync,
-    W: Fn(D) -> T + Sync,
+    W: Fn(Vec<D>) -> Vec<T> + Sync,
     S: FnMut(Vec<T>) -> Result<()>,
 {
     let reader = corpus::open(inputs)?;
@@ -102,16 +118,42 @@ where
         });
         // Dropping `rx` on an early return ends the reader thread at its next send.
         for batch in rx {
-            let results: Vec<(usize, Result<T>)> = batch
+            let run = (batch.len() / (4 * rayon::current_num_threads())).clamp(1, MAX_CHUNK_DOCS);
+            let results: Vec<Vec<(usize, Result<T>)>> = batch
                 .into_par_iter()
-                .map(|item| {
-                    let len = item.as_ref().map_or(0, |r| r.bytes.len());
-                    (
-                        len,
-                        item.and_then(|raw| parse(raw, &opts.fields).map(&work)),
-                    )
+                .chunks(run)
+                .map(|items| {
+                    let lens: Vec<usize> = items
+                        .iter()
+                        .map(|item| item.as_ref().map_or(0, |r| r.bytes.len()))
+                        .collect();
+                    // Parse errors keep their place; the parsed documents go to `work` together.
+                    let mut docs = Vec::with_capacity(items.len());
+                    let parsed: Vec<Option<Error>> = items
+                        .into_iter()
+                        .map(|item| match item.and_then(|raw| parse(raw, &opts.fields)) {
+                            Ok(doc) => {
+                                docs.push(doc);
+                                None
+                            }
+                            Err(e) => Some(e),
+                        })
+                        .collect();
+                    let mut done = work(docs).into_iter();
+                    parsed
+                        .into_iter()
+                        .zip(lens)
+                        .map(|(failed, len)| {
+                            let r = match failed {
+                                Some(e) => Err(e),
+                                None => Ok(done.next().expect("one result per document")),
+                            };
+                            (len, r)
+                        })
+                        .collect()
                 })
                 .collect();
+            let results: Vec<(usize, Result<T>)> = results.into_iter().flatten().collect();
             let mut out = Vec::with_capacity(results.len());
             for (len, r) in results {
                 stats.read += 1;

@@ -117,6 +117,8 @@ const HAS_TIME: usize = 15;
 const COMMENT_WORD: usize = 17;
 const TEXT_END: usize = 19;
 const SITE_FRAC: usize = 21;
+/// `inpage_count` (read by the cleaner for the report).
+pub const INPAGE: usize = 23;
 const FLAGGED: usize = 25;
 const POS_START: usize = 26;
 const NEIGH_START: usize = 43;
@@ -988,7 +990,7 @@ pub struct FeatureScratch {
     kept: Vec<usize>,
 }
 
-/// [`page_features`] into `x` (replaced), reusing `scratch`.
+/// [`page_features`] appended to `x`, reusing `scratch`.
 ///
 /// Why: a page's rows are 600 bytes per block (tens of KB per page); allocating and freeing
 /// them per page sent every page through glibc's large-chunk path (`malloc_consolidate`,
@@ -1005,7 +1007,7 @@ pub fn page_features_into(
 }
 
 /// [`page_features_into`] for the blocks `spans` of `text` (no slice of block texts to
-/// build per page).
+/// build per page): their rows appended to `x`.
 pub fn span_features_into(
     text: &str,
     spans: &[crate::segment::Span],
@@ -1040,8 +1042,9 @@ fn page_rows<'a>(
         keys.len() == n && rep.len() == n,
         "one key and one evidence per block"
     );
-    x.clear();
-    x.resize(n * N_FEATURES, 0.0);
+    let start = x.len();
+    x.resize(start + n * N_FEATURES, 0.0);
+    let x = &mut x[start..];
     let FeatureScratch {
         tok,
         key_count,
@@ -1194,6 +1197,7 @@ mod tests {
             (COMMENT_WORD, "comment_word"),
             (TEXT_END, "site_pages"),
             (SITE_FRAC, "site_frac"),
+            (INPAGE, "inpage_count"),
             (FLAGGED, "flagged"),
             (POS_START, "n_blocks"),
             (NEIGH_START, "n-2_words"),

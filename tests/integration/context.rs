@@ -122,6 +122,46 @@ fn rust_features_match_features_py_on_a_made_up_site() {
     assert!(checked > 20 * N_FEATURES, "{checked}");
 }
 
+/// Pages scored together (the model's batches filled across page boundaries, groups of
+/// pages cut wherever they reach the group size) get exactly the removals and scores each
+/// page gets alone.
+#[test]
+fn pages_scored_together_get_their_own_removals() {
+    let fx = load("pages.json");
+    let db = fixture_db(&fx);
+    let ctx = ContextCleaner::new(Model::shipped().unwrap(), BlockParams::default(), Some(&db));
+    let test = fx["test"].as_array().unwrap();
+    // 150 pages of 1 to 100+ blocks: well over one group of rows, and batches of 64 rows
+    // that start and end inside pages.
+    let pages: Vec<(String, String)> = (0..150)
+        .map(|k| {
+            let page = &test[k % test.len()];
+            let mut text = page["text"].as_str().unwrap().to_string();
+            for e in 0..(k * 7) % 90 {
+                text.push_str(&format!(
+                    "\n\nExtra paragraph {e} of page {k}: some words here."
+                ));
+            }
+            if k % 11 == 0 {
+                text = format!("Only block of page {k}.");
+            }
+            let record = serde_json::json!({"site": page["site"], "text": text}).to_string();
+            (text, record)
+        })
+        .collect();
+    let refs: Vec<(&str, Option<&str>)> = pages
+        .iter()
+        .map(|(t, r)| (t.as_str(), Some(r.as_str())))
+        .collect();
+    let together = ctx.removals_many(&refs);
+    let blocks: usize = together.iter().map(|(b, _)| b).sum();
+    assert!(blocks > 3 * 1024, "{blocks} blocks");
+    assert!(together.iter().any(|(_, r)| !r.is_empty()));
+    for (k, (&(text, record), got)) in refs.iter().zip(&together).enumerate() {
+        assert_eq!(*got, ctx.removals(text, record), "page {k}");
+    }
+}
+
 #[test]
 fn clean_with_the_context_policy_reports_its_evidence() {
     let fx = load("pages.json");
