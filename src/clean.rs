@@ -591,6 +591,14 @@ pub fn clean_corpus(
         CleanOutput::Tree(_, mirror) => Some(*mirror),
         CleanOutput::Jsonl(_) => None,
     };
+    // JSONL output goes out with O_DIRECT where the file system takes it (as `dedup`'s
+    // does): the device writes while the next batch is cleaned, instead of the whole output
+    // waiting in the page cache for the final fsync (man pages, one core: 0.97 -> 0.92 s
+    // wall, the same CPU time).
+    let mut direct = match &mut out {
+        CleanOutput::Jsonl(f) => f.direct_writer()?,
+        CleanOutput::Tree(..) => None,
+    };
     // One document's output line (or mirror file), report lines and counts.
     let done = |doc: &crate::corpus::Document,
                 span: Option<crate::corpus::TextSpan>,
@@ -676,7 +684,10 @@ pub fn clean_corpus(
             for item in batch {
                 let done = item?;
                 match (&mut out, done.written) {
-                    (CleanOutput::Jsonl(f), Written::Line(line)) => f.write_all(&line)?,
+                    (CleanOutput::Jsonl(f), Written::Line(line)) => match direct.as_mut() {
+                        Some(d) => d.write_all(&line)?,
+                        None => f.write_all(&line)?,
+                    },
                     (CleanOutput::Tree(dir, _), Written::File(rel, file)) => {
                         dir.write_file(&rel, &file)?;
                     }
@@ -697,6 +708,9 @@ pub fn clean_corpus(
             Ok(())
         },
     )?;
+    if let Some(d) = direct {
+        d.finish()?;
+    }
     stats.read = read.read;
     // Skipped records go to the end of the report, so every input record is either in the
     // output or in the report: {"location": "FILE:LINE", "reason": "skipped", "error": ...}.
