@@ -966,7 +966,7 @@ pub fn best_run(scores: impl IntoIterator<Item = f64>) -> Option<(usize, usize)>
 /// Feature rows of one page: `blocks` (trimmed texts), their exact `keys` and repetition
 /// evidence `rep`; returns `blocks.len() * N_FEATURES` values, row-major.
 pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Lexicon) -> Vec<f64> {
-    let mut x = Vec::new();
+    let mut x = FeatureRows::default();
     page_features_into(
         blocks,
         keys,
@@ -975,7 +975,40 @@ pub fn page_features(blocks: &[&str], keys: &[u64], rep: &[Repetition], lex: &Le
         &mut FeatureScratch::default(),
         &mut x,
     );
-    x
+    x.values().to_vec()
+}
+
+/// Feature rows of one or more pages, row-major ([`N_FEATURES`] columns).
+///
+/// Why not a `Vec<f64>`: the buffer only grows, and new rows are written over the values of
+/// earlier ones instead of being zeroed first (every column of a row is written; the zeroing
+/// was ~2 % of `clean --policy context`, perf).
+#[derive(Debug, Default, Clone)]
+pub struct FeatureRows {
+    values: Vec<f64>,
+    rows: usize,
+}
+
+impl FeatureRows {
+    /// Forgets the rows (keeps the buffer).
+    pub fn clear(&mut self) {
+        self.rows = 0;
+    }
+
+    /// The rows, row-major.
+    pub fn values(&self) -> &[f64] {
+        &self.values[..self.rows * N_FEATURES]
+    }
+
+    /// `n` more rows, holding old values or zeros: the caller writes every column.
+    fn push_rows(&mut self, n: usize) -> &mut [f64] {
+        let (start, end) = (self.rows * N_FEATURES, (self.rows + n) * N_FEATURES);
+        if self.values.len() < end {
+            self.values.resize(end, 0.0);
+        }
+        self.rows += n;
+        &mut self.values[start..end]
+    }
 }
 
 /// Buffers of [`page_features_into`], kept between pages by the caller.
@@ -1001,7 +1034,7 @@ pub fn page_features_into(
     rep: &[Repetition],
     lex: &Lexicon,
     scratch: &mut FeatureScratch,
-    x: &mut Vec<f64>,
+    x: &mut FeatureRows,
 ) {
     page_rows(blocks.len(), |i| blocks[i], keys, rep, lex, scratch, x);
 }
@@ -1015,7 +1048,7 @@ pub fn span_features_into(
     rep: &[Repetition],
     lex: &Lexicon,
     scratch: &mut FeatureScratch,
-    x: &mut Vec<f64>,
+    x: &mut FeatureRows,
 ) {
     page_rows(
         spans.len(),
@@ -1036,15 +1069,13 @@ fn page_rows<'a>(
     rep: &[Repetition],
     lex: &Lexicon,
     scratch: &mut FeatureScratch,
-    x: &mut Vec<f64>,
+    x: &mut FeatureRows,
 ) {
     assert!(
         keys.len() == n && rep.len() == n,
         "one key and one evidence per block"
     );
-    let start = x.len();
-    x.resize(start + n * N_FEATURES, 0.0);
-    let x = &mut x[start..];
+    let x = x.push_rows(n);
     let FeatureScratch {
         tok,
         key_count,
@@ -1286,6 +1317,40 @@ mod tests {
             flag(comment),
             flag(block.chars().next().is_some_and(char::is_uppercase)),
         ]
+    }
+
+    /// Rows written over old values (here NaN) equal rows written into zeros: every column
+    /// of a row is written.
+    #[test]
+    fn rows_over_old_values_equal_fresh_rows() {
+        let model = crate::context::model::Model::shipped().unwrap();
+        let lex = Lexicon::new(&model.meta);
+        let blocks = [
+            "Menu",
+            "The cat sat on the mat.",
+            "Posted by admin on March 3, 2012 at 10:45 | 12 Comments",
+            "Menu",
+            "Ünïcödé Wörds — «quoted» • list",
+            "x:",
+        ];
+        let keys = [1, 2, 3, 1, 5, 6];
+        let rep = [Repetition {
+            site_pages: 9,
+            site_count: 4,
+            other_sites: 1,
+        }; 6];
+        let mut x = FeatureRows::default();
+        x.push_rows(3 * blocks.len()).fill(f64::NAN);
+        x.clear();
+        let mut scratch = FeatureScratch::default();
+        for _ in 0..2 {
+            page_features_into(&blocks, &keys, &rep, &lex, &mut scratch, &mut x);
+        }
+        let fresh = page_features(&blocks, &keys, &rep, &lex);
+        assert_eq!(x.values().len(), 2 * fresh.len());
+        for half in x.values().chunks(fresh.len()) {
+            assert_eq!(bits(half), bits(&fresh));
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::segment::segment;
 use crate::sigdb::{Grouping, SignatureDb};
 use decide::Decision;
 use evidence::KeyIndex;
-use features::{span_features_into, FeatureScratch, Lexicon, Repetition, INPAGE};
+use features::{span_features_into, FeatureRows, FeatureScratch, Lexicon, Repetition, INPAGE};
 use model::Model;
 
 /// The model's input for one page.
@@ -61,7 +61,7 @@ struct Scratch {
     keys: Vec<u64>,
     rep: Vec<Repetition>,
     features: FeatureScratch,
-    x: Vec<f64>,
+    x: FeatureRows,
     p: Vec<f64>,
     words: Vec<f64>,
     smoothed: Vec<f64>,
@@ -137,7 +137,7 @@ impl ContextCleaner {
         PageFeatures {
             spans,
             rep: s.rep,
-            x: s.x,
+            x: s.x.values().to_vec(),
         }
     }
 
@@ -209,9 +209,9 @@ impl ContextCleaner {
                 group.push(spans);
                 end += 1;
             }
-            self.model.predict(&s.x, &mut s.p);
+            self.model.predict(s.x.values(), &mut s.p);
             s.words.clear();
-            s.words.extend(s.x.chunks_exact(nf).map(|r| r[0]));
+            s.words.extend(s.x.values().chunks_exact(nf).map(|r| r[0]));
             let mut row = 0;
             for (k, spans) in group.drain(..).enumerate() {
                 let n = spans.len();
@@ -241,7 +241,7 @@ impl ContextCleaner {
                     .map(|i| BlockVerdict {
                         span: spans[i],
                         repetition: s.rep[row + i],
-                        inpage: s.x[(row + i) * nf + INPAGE] as u64,
+                        inpage: s.x.values()[(row + i) * nf + INPAGE] as u64,
                         p: s.p[row + i],
                         decision: s.decisions[i],
                     })
@@ -297,7 +297,7 @@ impl ContextCleaner {
                                 site_docs: r.site_count,
                                 site_pages: r.site_pages,
                                 other_sites: r.other_sites,
-                                inpage: s.x[(row + i) * nf + INPAGE] as u64,
+                                inpage: s.x.values()[(row + i) * nf + INPAGE] as u64,
                             }),
                         }
                     })
