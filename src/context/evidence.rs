@@ -160,10 +160,14 @@ impl Holders {
 impl KeyIndex {
     /// Indexes every entry of `db`.
     pub fn new(db: &SignatureDb) -> Self {
-        let mut order: Vec<(u64, u32, u64)> = db
-            .entries
+        // Only the three columns needed (an entry has eight).
+        let e = &db.entries;
+        let mut order: Vec<(u64, u32, u64)> = e
+            .key
             .iter()
-            .map(|e| (e.key, e.group, e.docs))
+            .zip(e.group.iter())
+            .zip(e.docs.iter())
+            .map(|((&key, &group), &docs)| (key, group, docs))
             .collect();
         order.sort_unstable();
         let distinct = order.chunk_by(|a, b| a.0 == b.0).count();
