@@ -120,6 +120,18 @@ fn bench(c: &mut Criterion) {
             .filter(|b| b.decision != Decision::Keep)
             .count();
     }
+    // The same pages scored together, as `clean_corpus` hands them over: the model's
+    // batches of 64 blocks are filled across pages.
+    let many = ContextCleaner::new(Model::shipped().unwrap(), BlockParams::default(), Some(&db));
+    let refs: Vec<(&str, Option<&str>)> = pages.iter().map(|p| (p.as_str(), None)).collect();
+    g.bench_function("clean_context_many", |b| {
+        b.iter(|| {
+            let done = many.removals_many(&refs);
+            let removed: usize = done.iter().map(|(_, r)| r.len()).sum();
+            assert_eq!(removed, rejected);
+            removed
+        })
+    });
     let cleaner = Cleaner::with_context(ctx);
     g.bench_function("clean_context", |b| {
         b.iter(|| {
