@@ -1319,6 +1319,56 @@ mod tests {
         ]
     }
 
+    /// The flag-density columns equal the densities summed from the rows' own `words` and
+    /// `flagged` columns over the window, for pages shorter and longer than the window.
+    #[test]
+    fn flag_density_columns_follow_the_window() {
+        let model = crate::context::model::Model::shipped().unwrap();
+        let lex = Lexicon::new(&model.meta);
+        let mut next = crate::test_rng::xorshift(7);
+        for n in 1..=14usize {
+            for _ in 0..20 {
+                let texts: Vec<String> = (0..n)
+                    .map(|_| "word ".repeat((next() % 9) as usize))
+                    .collect();
+                let blocks: Vec<&str> = texts.iter().map(|t| t.trim()).collect();
+                let keys: Vec<u64> = (0..n as u64).collect();
+                let rep: Vec<Repetition> = (0..n)
+                    .map(|_| Repetition {
+                        site_pages: 5,
+                        site_count: next() % 4,
+                        other_sites: 0,
+                    })
+                    .collect();
+                let x = page_features(&blocks, &keys, &rep, &lex);
+                let row = |i: usize| &x[i * N_FEATURES..(i + 1) * N_FEATURES];
+                for i in 0..n {
+                    let (lo, hi) = (i.saturating_sub(WINDOW), (i + WINDOW).min(n - 1));
+                    let (mut cnt, mut fl, mut ww, mut fw) = (0, 0, 0.0, 0.0);
+                    for j in (lo..=hi).filter(|&j| j != i) {
+                        let (w, f) = (row(j)[WORDS], row(j)[FLAGGED]);
+                        cnt += 1;
+                        fl += f as usize;
+                        ww += w;
+                        fw += f * w;
+                    }
+                    let density = if cnt == 0 {
+                        0.0
+                    } else {
+                        fl as f64 / cnt as f64
+                    };
+                    let words = if ww == 0.0 { 0.0 } else { fw / ww };
+                    assert_eq!(
+                        row(i)[POS_START + 5].to_bits(),
+                        density.to_bits(),
+                        "{n} {i}"
+                    );
+                    assert_eq!(row(i)[POS_START + 6].to_bits(), words.to_bits(), "{n} {i}");
+                }
+            }
+        }
+    }
+
     /// Rows written over old values (here NaN) equal rows written into zeros: every column
     /// of a row is written.
     #[test]
