@@ -1217,6 +1217,13 @@ fn neighbour_features(x: &mut [f64], n: usize) {
 mod tests {
     use super::*;
 
+    /// The shipped model and its lexicon.
+    fn shipped() -> (crate::context::model::Model, Lexicon) {
+        let model = crate::context::model::Model::shipped().unwrap();
+        let lex = Lexicon::new(&model.meta);
+        (model, lex)
+    }
+
     #[test]
     fn column_constants_name_their_columns() {
         let named = [
@@ -1323,8 +1330,7 @@ mod tests {
     /// `flagged` columns over the window, for pages shorter and longer than the window.
     #[test]
     fn flag_density_columns_follow_the_window() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (_, lex) = shipped();
         let mut next = crate::test_rng::xorshift(7);
         for n in 1..=14usize {
             for _ in 0..20 {
@@ -1373,8 +1379,7 @@ mod tests {
     /// of a row is written.
     #[test]
     fn rows_over_old_values_equal_fresh_rows() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (_, lex) = shipped();
         let blocks = [
             "Menu",
             "The cat sat on the mat.",
@@ -1405,8 +1410,7 @@ mod tests {
 
     #[test]
     fn text_features_equal_the_reference() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (model, lex) = shipped();
         let blocks = [
             "The cat sat on the mat.",
             "Posted by admin on March 3, 2012 at 10:45 | 12 Comments",
@@ -1499,8 +1503,7 @@ mod tests {
 
     #[test]
     fn every_listed_word_is_found_in_the_word_table() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (_, lex) = shipped();
         for (w, &f) in &lex.words {
             if w.is_ascii() && w.len() <= SHORT {
                 assert_eq!(lex.ascii_flags(w.to_uppercase().as_bytes()), f, "{w}");
@@ -1534,8 +1537,7 @@ mod tests {
     /// edges: words across a 64-byte boundary, a block ending inside a word, only spaces.
     #[test]
     fn word_scans_agree_at_bitmap_edges() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (model, lex) = shipped();
         let mut next = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1du64);
         let alphabet = b" \t\nThe (c)a,bB.9:x-|\"'";
         for n in [0, 1, 2, 63, 64, 65, 127, 128, 129, 255, 256, 257, 300] {
@@ -1616,8 +1618,7 @@ mod tests {
                 ('\u{212a}', "k".to_string())
             ]
         );
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (model, lex) = shipped();
         for block in [
             "COPYR\u{130}GHT \u{212a}",
             "copyr\u{130}ght",
@@ -1633,8 +1634,7 @@ mod tests {
 
     #[test]
     fn wide_class_table_equals_the_char_predicates() {
-        let model = crate::context::model::Model::shipped().unwrap();
-        let lex = Lexicon::new(&model.meta);
+        let (model, lex) = shipped();
         let separators: Vec<char> = model.meta.separators.chars().collect();
         for c in (0x80..0x4000u32).filter_map(char::from_u32) {
             assert_eq!(lex.class(c), char_class(c, &separators), "{c:?}");
