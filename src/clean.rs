@@ -195,30 +195,24 @@ impl Cleaner {
         }
     }
 
-    /// The number of blocks of `text` and its removals, as [`Cleaner::clean`] decides them,
-    /// without the rewritten text: [`clean_corpus`] writes the kept pieces straight into the
-    /// output (see [`kept_ranges`]).
-    fn removals(&self, text: &str, record: Option<&str>) -> (usize, Vec<Removal>) {
-        if let Some(ctx) = &self.context {
-            return ctx.removals(text, record);
-        }
-        DOC.with_borrow_mut(|doc| self.clean_blocks(text, record, doc))
-    }
-
-    /// [`Cleaner::removals`] of each of `pages` (text, JSON record), in order: the context
+    /// The number of blocks of each of `pages` (text, JSON record) and its removals, as
+    /// [`Cleaner::clean`] decides them, in order, without the rewritten texts: [`clean_corpus`]
+    /// writes the kept pieces straight into the output (see [`kept_ranges`]). The context
     /// policy scores the pages' blocks together
     /// ([`crate::context::ContextCleaner::removals_many`]).
     fn removals_many(&self, pages: &[(&str, Option<&str>)]) -> Vec<(usize, Vec<Removal>)> {
         match &self.context {
             Some(ctx) => ctx.removals_many(pages),
-            None => pages
-                .iter()
-                .map(|&(text, record)| self.removals(text, record))
-                .collect(),
+            None => DOC.with_borrow_mut(|doc| {
+                pages
+                    .iter()
+                    .map(|&(text, record)| self.clean_blocks(text, record, doc))
+                    .collect()
+            }),
         }
     }
 
-    /// [`Cleaner::removals`] without the context policy, with `doc` (a per-thread buffer whose
+    /// The removals of [`Cleaner::clean`] without the context policy, with `doc` (a per-thread buffer whose
     /// vectors are reused, see [`analyze_into`]) to analyse `text` into.
     fn clean_blocks(
         &self,
