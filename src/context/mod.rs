@@ -70,9 +70,10 @@ struct Scratch {
 
 /// Blocks scored together by [`ContextCleaner::score_pages`]: a group of pages closes once
 /// it has this many (600 KB of feature rows, inside a core's L2 cache). Chosen on the man
-/// pages, one core, task-clock of five runs each: one page at a time 1,007-1,033 ms, 512
-/// rows 972-1,009, 768-1,024 rows 937-991, 2,048 rows 978-1,011, 4,096 rows 1,007-1,021
-/// (the rows no longer stay in cache).
+/// pages, one core, task-clock ms of five runs each in two series: one page at a time
+/// 1,007-1,033; 128 rows 985-1,004; 256 rows 976-989; 512 rows 976-989 and 972-1,009; 768
+/// rows 939-991; 1,024 rows 959-965 and 937-978; 1,536 rows 959-990; 2,048 rows 978-1,011;
+/// 4,096 rows 1,007-1,021 (the rows no longer stay in cache).
 const GROUP_ROWS: usize = 1024;
 
 thread_local! {
@@ -177,9 +178,9 @@ impl ContextCleaner {
         spans
     }
 
-    /// Scores the blocks of `pages` (text, JSON record) and decides each page; calls `each`
-    /// with `s`, the page's index and spans and its first row in `s` (`s.rep`, `s.x`, `s.p`
-    /// from that row on; `s.decisions` holds just this page's).
+    /// Scores the blocks of `pages` (text, JSON record) and decides each page; calls `each`,
+    /// page by page in order, with `s`, the page's spans and its first row in `s` (`s.rep`,
+    /// `s.x`, `s.p` from that row on; `s.decisions` holds just this page's).
     ///
     /// Why pages are scored together: the model evaluates 64 rows per batch, and a page's
     /// last batch is mostly empty (the man pages, 85 blocks a page on average, made 35,367
@@ -191,7 +192,7 @@ impl ContextCleaner {
         &self,
         pages: &[(&str, Option<&str>)],
         s: &mut Scratch,
-        mut each: impl FnMut(&Scratch, usize, Vec<crate::segment::Span>, usize),
+        mut each: impl FnMut(&Scratch, Vec<crate::segment::Span>, usize),
     ) {
         let nf = features::N_FEATURES;
         let meta = &self.model.meta;
@@ -213,7 +214,7 @@ impl ContextCleaner {
             s.words.clear();
             s.words.extend(s.x.values().chunks_exact(nf).map(|r| r[0]));
             let mut row = 0;
-            for (k, spans) in group.drain(..).enumerate() {
+            for spans in group.drain(..) {
                 let n = spans.len();
                 decide::decide_into(
                     &s.p[row..row + n],
@@ -224,7 +225,7 @@ impl ContextCleaner {
                     &mut s.smoothed,
                     &mut s.decisions,
                 );
-                each(s, start + k, spans, row);
+                each(s, spans, row);
                 row += n;
             }
             start = end;
@@ -235,7 +236,7 @@ impl ContextCleaner {
     pub fn classify(&self, text: &str, record: Option<&str>) -> PageVerdict {
         SCRATCH.with_borrow_mut(|s| {
             let mut verdict = PageVerdict { blocks: Vec::new() };
-            self.score_pages(&[(text, record)], s, |s, _, spans, row| {
+            self.score_pages(&[(text, record)], s, |s, spans, row| {
                 let nf = features::N_FEATURES;
                 verdict.blocks = (0..spans.len())
                     .map(|i| BlockVerdict {
@@ -278,7 +279,7 @@ impl ContextCleaner {
     pub fn removals_many(&self, pages: &[(&str, Option<&str>)]) -> Vec<(usize, Vec<Removal>)> {
         SCRATCH.with_borrow_mut(|s| {
             let mut out = Vec::with_capacity(pages.len());
-            self.score_pages(pages, s, |s, _, spans, row| {
+            self.score_pages(pages, s, |s, spans, row| {
                 let nf = features::N_FEATURES;
                 let removals: Vec<Removal> = (0..spans.len())
                     .filter(|&i| s.decisions[i] != Decision::Keep)
