@@ -6,7 +6,8 @@
 //! is the count of the block's exact key in its own group, `other_sites` the number of other
 //! groups with the key, `site_pages` the group's document count. The [`crate::sigdb::Matcher`]
 //! only indexes *active* entries of one group, so this is a separate, read-only index over all
-//! entries, built only when the context policy is used (16-byte slots at a load of 3/8 to 3/4: ~21-43 bytes per key).
+//! entries, built only when the context policy is used (16-byte slots at a load of 3/8 to
+//! 3/4: ~21-43 bytes per key).
 //!
 //! Counts are as learned — the page being cleaned is not in the database, which is the
 //! situation of the research's test pages (its leave-one-out counts were for training pages
